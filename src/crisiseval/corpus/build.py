@@ -1,0 +1,81 @@
+"""Build the corpus: source adapters -> preprocessing -> the run store's ``items`` table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from crisiseval.corpus.preprocess import (
+    MAX_TURNS,
+    CorpusItem,
+    CorpusStats,
+    Preprocessor,
+    SplitStyle,
+)
+from crisiseval.corpus.sources import ReadCounts, SourceAdapter, get_source
+from crisiseval.errors import InputError
+from crisiseval.store import Store
+
+SourceSpec = tuple[str, Path | str | None]
+"""``(source id, local override path or None for the hub)``; the id may also be a hub id or a
+``hugg_*`` id of the study's files."""
+
+ORIGIN = "corpus"
+
+
+def resolve_specs(source_specs: Sequence[SourceSpec]) -> list[tuple[SourceAdapter, Path | None]]:
+    """Check every spec before reading anything: known source, existing override path."""
+    if not source_specs:
+        raise InputError("no corpus sources given (expected at least one source id)")
+    resolved: list[tuple[SourceAdapter, Path | None]] = []
+    for source_id, raw_path in source_specs:
+        adapter = get_source(source_id)
+        path = Path(raw_path) if raw_path is not None else None
+        if path is not None and not path.exists():
+            raise InputError(f"{path}: no such file or directory (override for source {source_id})")
+        resolved.append((adapter, path))
+    return resolved
+
+
+def build_corpus(
+    store: Store,
+    source_specs: Sequence[SourceSpec],
+    *,
+    max_turns: int = MAX_TURNS,
+    style: SplitStyle = "grouped",
+    batch_size: int = 5000,
+) -> CorpusStats:
+    """Read each source in order, preprocess, and add the kept items to ``store``.
+
+    Dedup spans all sources of this call, in the order given (the first source wins). Items
+    are written with ``origin="corpus"``, their source id and their source label (or None).
+    Returns the per-source, per-step counts.
+    """
+    resolved = resolve_specs(source_specs)
+    stats = CorpusStats()
+    pre = Preprocessor(
+        max_turns=max_turns,
+        style=style,
+        extra_splits={a.source_id: a.extra_split for a, _ in resolved if a.extra_split},
+        stats=stats,
+    )
+    for adapter, path in resolved:
+        counts = ReadCounts()
+        stats.source(adapter.source_id)
+        batch: list[CorpusItem] = []
+        for doc in adapter.documents(path, counts=counts):
+            item = pre.process(doc)
+            if item is None:
+                continue
+            batch.append(item)
+            if len(batch) >= batch_size:
+                _flush(store, batch)
+        _flush(store, batch)
+        stats.source(adapter.source_id).add_read_counts(counts)
+    return stats
+
+
+def _flush(store: Store, batch: list[CorpusItem]) -> None:
+    if batch:
+        store.add_items(((it.turns, it.source, it.label) for it in batch), origin=ORIGIN)
+        batch.clear()
