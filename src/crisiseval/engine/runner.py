@@ -325,7 +325,11 @@ class Engine:
                 queue: asyncio.Queue[_Job] = asyncio.Queue()
                 for job in model_jobs:
                     queue.put_nowait(job)
-                n = min(self.model(name).limits.concurrency, len(model_jobs))
+                cfg = self.model(name)
+                # One in-process model computes one call at a time; more workers would only queue
+                # (and make per-call latency meaningless).
+                limit = 1 if cfg.provider == "llama_cpp" else cfg.limits.concurrency
+                n = min(limit, len(model_jobs))
                 workers += [
                     asyncio.create_task(self._worker(name, queue, output_model, schema, tick))
                     for _ in range(n)

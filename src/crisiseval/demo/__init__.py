@@ -1,0 +1,1 @@
+"""Built-in demo: our own example inputs and the offline experiment file."""
