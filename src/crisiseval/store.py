@@ -228,16 +228,19 @@ class Store:
         items: Iterable[tuple[Sequence[str], str | None, str | None]],
         *,
         origin: str,
+        item_ids: Sequence[str] | None = None,
     ) -> list[str]:
         """Insert items given as (turns, source, source_label); return their ids in order.
 
-        An item already present keeps its first source (the same turns from two sources are one
-        item).
+        Ids are :func:`item_id_for` the turns unless ``item_ids`` gives them (an importer that must
+        keep two records with the same turns apart). An item already present keeps its first
+        source (the same turns from two sources are one item).
         """
         ids: list[str] = []
         rows = []
-        for turns, source, source_label in items:
-            iid = item_id_for(turns)
+        given = list(item_ids) if item_ids is not None else None
+        for n, (turns, source, source_label) in enumerate(items):
+            iid = given[n] if given is not None else item_id_for(turns)
             ids.append(iid)
             rows.append(
                 (iid, json.dumps(list(turns), ensure_ascii=False), source, source_label, origin)
