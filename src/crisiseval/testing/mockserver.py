@@ -14,7 +14,8 @@ cut short), ``latency`` (adds ``delay`` s, then answers normally).
 
 Control API: ``POST /_control/rules`` (JSON list; replaces the rules), ``GET /_control/log`` (one
 entry per request: time, path, digest of the messages, response_format type, outcome, auth header
-present), ``POST /_control/reset``.
+present), ``POST /_control/reset``. ``MockServer.max_in_flight`` is the most requests handled at
+once (for concurrency tests).
 
 Requires ``aiohttp`` (installed with the ``dev`` extra). Run standalone with
 ``python -m crisiseval.testing.mockserver --port 8000 --latency 0.1``.
@@ -65,6 +66,8 @@ class ServerState:
     rules: list[Rule] = field(default_factory=list)
     log: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0  # chat requests being handled now
+    max_in_flight: int = 0  # high-water mark of in_flight since start (or the last reset)
 
 
 def messages_digest(messages: list[dict[str, Any]]) -> str:
@@ -72,7 +75,9 @@ def messages_digest(messages: list[dict[str, Any]]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def example_for_schema(schema: dict[str, Any], seed: str, defs: dict[str, Any] | None = None) -> Any:
+def example_for_schema(
+    schema: dict[str, Any], seed: str, defs: dict[str, Any] | None = None
+) -> Any:
     """A deterministic value valid for a (simple) JSON schema, varied by ``seed``."""
     defs = defs if defs is not None else schema.get("$defs", {})
     if "$ref" in schema:
@@ -122,6 +127,16 @@ def _completion(text: str, model: str, prompt_chars: int) -> dict[str, Any]:
 
 def make_app(state: ServerState) -> web.Application:
     async def chat(request: web.Request) -> web.StreamResponse:
+        with state.lock:
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            return await _chat(request)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    async def _chat(request: web.Request) -> web.StreamResponse:
         try:
             body = await request.json()
         except ValueError:
@@ -147,7 +162,8 @@ def make_app(state: ServerState) -> web.Application:
         rule: Rule | None = None
         with state.lock:
             for r in state.rules:
-                if (r.match is None or r.match in joined) and (r.times is None or r.served < r.times):
+                matches = r.match is None or r.match in joined
+                if matches and (r.times is None or r.served < r.times):
                     r.served += 1
                     rule = r
                     break
@@ -156,9 +172,7 @@ def make_app(state: ServerState) -> web.Application:
         if state.latency:
             await asyncio.sleep(state.latency)
         if rule is not None:
-            if kind == "latency":
-                await asyncio.sleep(rule.delay)
-            elif kind == "timeout":
+            if kind in ("latency", "timeout"):
                 await asyncio.sleep(rule.delay)
             elif kind in ("429", "500", "503", "400"):
                 headers = {}
@@ -174,8 +188,11 @@ def make_app(state: ServerState) -> web.Application:
                     transport.abort()
                 return web.Response(status=500)  # never sent: the connection is gone
             elif kind == "malformed":
-                return web.Response(text='{"id": "x", "choices": [ this is not json', status=200,
-                                    content_type="application/json")
+                return web.Response(
+                    text='{"id": "x", "choices": [ this is not json',
+                    status=200,
+                    content_type="application/json",
+                )
             elif kind == "truncated":
                 resp = web.StreamResponse(status=200, headers={"Content-Length": "500"})
                 resp.content_type = "application/json"
@@ -221,6 +238,7 @@ def make_app(state: ServerState) -> web.Application:
         with state.lock:
             state.rules.clear()
             state.log.clear()
+            state.max_in_flight = state.in_flight
         return web.json_response({"ok": True})
 
     app = web.Application()
@@ -266,10 +284,17 @@ class MockServer:
         with self.state.lock:
             return list(self.state.log)
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most chat requests handled at once since start (or the last reset)."""
+        with self.state.lock:
+            return self.state.max_in_flight
+
     def reset(self) -> None:
         with self.state.lock:
             self.state.rules.clear()
             self.state.log.clear()
+            self.state.max_in_flight = self.state.in_flight
 
     async def _start(self) -> None:
         self._runner = web.AppRunner(make_app(self.state), access_log=None)
@@ -325,7 +350,11 @@ def main(argv: list[str] | None = None) -> None:
             state.rules = [Rule.from_dict(d) for d in json.load(fh)]
     with contextlib.suppress(KeyboardInterrupt):
         web.run_app(
-            make_app(state), host=args.host, port=args.port, access_log=None, print=None,
+            make_app(state),
+            host=args.host,
+            port=args.port,
+            access_log=None,
+            print=None,
             backlog=1024,
         )
 
