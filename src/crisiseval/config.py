@@ -31,6 +31,9 @@ class Limits(_Strict):
     max_retries: int = Field(default=5, ge=0, le=50)
     backoff_base_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=60.0, ge=0)
+    retry_after_max_s: float = Field(
+        default=300.0, ge=0, description="longest server-requested Retry-After wait honoured"
+    )
     reasks: int = Field(
         default=2, ge=0, le=10, description="re-asks after an invalid structured output"
     )

