@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.table import Table
 from crisiseval import __version__
 from crisiseval.config import StudyConfig, load_study
 from crisiseval.errors import CrisisEvalError
-from crisiseval.store import Store
+from crisiseval.store import Store, store_path
 
 app = typer.Typer(
     name="crisiseval",
@@ -40,7 +41,8 @@ NOT_MEANINGFUL = (
 
 
 def _log(line: str) -> None:
-    out.print(line, highlight=False, markup=False)
+    # soft_wrap: a line (a path, a summary) stays one line when stdout is not a terminal.
+    out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -75,9 +77,18 @@ def _run_stages(
 ) -> None:
     from crisiseval.pipeline import StudyContext, run_study
 
+    new_dir = not run_dir.exists()
+    new_store = not store_path(run_dir).exists()
     ctx = StudyContext.open(cfg, run_dir)
     try:
         result = run_study(ctx, stages=stages, per_label=per_label, dry_run=dry_run, log=_log)
+    except CrisisEvalError:
+        # Bad input found before anything was written (a model's key, GGUF file or URL, the
+        # sample file): leave no half-made run store (or run directory) behind.
+        if new_store and not any(ctx.store.counts().values()):
+            ctx.store.close()
+            _discard_store(run_dir, remove_dir=new_dir)
+        raise
     finally:
         ctx.store.close()
     if result.estimate is not None:
@@ -106,6 +117,16 @@ def _run_stages(
         )
 
 
+def _discard_store(run_dir: Path, *, remove_dir: bool) -> None:
+    """Remove an empty store this command created (and its folder, when it created that too)."""
+    path = store_path(run_dir)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)
+    if remove_dir:
+        with contextlib.suppress(OSError):  # not empty: something else is in it now
+            run_dir.rmdir()
+
+
 @app.command()
 def run(
     study: StudyFile,
@@ -118,7 +139,7 @@ def run(
     cfg = load_study(study)
     _run_stages(cfg, run_dir, ("sample", "classify", "respond", "judge"), dry_run=dry_run)
     if not dry_run:
-        out.print(f"results: {run_dir / 'crisiseval.sqlite'}")
+        _log(f"results: {run_dir / 'crisiseval.sqlite'}")
 
 
 @app.command()
@@ -168,7 +189,7 @@ def demo(
     cfg = demo_config()
     _run_stages(cfg, run_dir, ("sample", "classify", "respond", "judge"), per_label=per_label)
     _after_demo(run_dir)
-    out.print(f"results: {run_dir / 'crisiseval.sqlite'}")
+    _log(f"results: {run_dir / 'crisiseval.sqlite'}")
     out.print(NOT_MEANINGFUL, style="bold yellow")
 
 

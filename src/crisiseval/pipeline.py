@@ -15,6 +15,7 @@ import yaml
 
 from crisiseval.config import StudyConfig, parse_study
 from crisiseval.engine import CallSpec, Engine, Estimate
+from crisiseval.engine.cells import max_tokens_of
 from crisiseval.errors import ConfigError, InputError
 from crisiseval.stages import classify, judge, respond
 from crisiseval.store import Store
@@ -139,7 +140,7 @@ def estimate_study(ctx: StudyContext, item_ids: Sequence[str]) -> Estimate:
     if cfg.judge and cfg.respond:
         turns = ctx.store.item_turns(item_ids)
         for r in cfg.respond.respondents:
-            max_out = int(cfg.models[r.model].params.get("max_tokens") or 512)
+            max_out = max_tokens_of(cfg.models[r.model].params)
             fake_answer = "x" * (4 * max_out)
             for iid in item_ids:
                 msgs = judge.build_messages(

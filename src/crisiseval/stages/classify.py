@@ -157,13 +157,17 @@ def run_classify(
         if status != "failed":  # an infrastructure failure is not a vote
             by_item.setdefault((spec.model, spec.item_id), []).append(label)
     result = ClassifyResult(summary=summary)
+    stale: list[tuple[str, str]] = []
     for model in models:
         result.per_model[model] = Counter()
     for model, iid in ((m, i) for m in models for i in dict.fromkeys(item_ids)):
         labels = by_item.get((model, iid), [])
         if len(labels) < runs:
+            # Some runs failed or were interrupted: no majority until a re-run finishes them
+            # (and none left over from an earlier, smaller number of runs).
             result.per_model[model]["incomplete"] += 1
-            continue  # some runs failed or were interrupted: re-run to finish
+            stale.append((f"majority:{model}", iid))
+            continue
         lab, status = majority(labels)
         result.per_model.setdefault(model, Counter())[status] += 1
         label_rows.append(
@@ -180,4 +184,7 @@ def run_classify(
             }
         )
     store.upsert_labels(label_rows)
+    if stale:
+        with store.transaction() as c:
+            c.executemany("DELETE FROM labels WHERE rater = ? AND item_id = ?", stale)
     return result
