@@ -194,8 +194,14 @@ def demo(
 
 
 def _after_demo(run_dir: Path) -> None:
-    """Hook for the analysis/report once those exist (kept separate so `demo` stays one call)."""
-    return None
+    """The demo ends like a study: the score table and the report, both flagged as plumbing."""
+    from crisiseval.analysis_cli import scores as scores_cmd
+    from crisiseval.report import build_report
+
+    scores_cmd(run_dir=run_dir, n_boot=500)
+    with Store.open(run_dir, create=False) as store:
+        paths = build_report(store, run_dir / "report", notice=NOT_MEANINGFUL, n_boot=500)
+    _log(f"report: {paths.html}")
 
 
 @app.command()
@@ -238,6 +244,15 @@ def mock_server(
     from crisiseval.testing.mockserver import main as serve
 
     serve(["--port", str(port), "--latency", str(latency), "--host", host])
+
+
+def _register_analysis() -> None:
+    from crisiseval.analysis_cli import register
+
+    register(app)
+
+
+_register_analysis()
 
 
 def main() -> None:

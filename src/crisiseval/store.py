@@ -85,7 +85,7 @@ CREATE INDEX IF NOT EXISTS cells_role_status ON cells(role, status);
 CREATE TABLE IF NOT EXISTS labels (
     rater       TEXT NOT NULL,           -- e.g. human:H1, gpt-4o-mini, majority:gpt-4o-mini
     rater_kind  TEXT NOT NULL CHECK (rater_kind IN ('human', 'model_run', 'majority', 'consensus')),
-    run_index   INTEGER NOT NULL,        -- 0 for humans and majorities
+    run_index   INTEGER NOT NULL,        -- runs from 1; 0 for humans and majorities
     item_id     TEXT NOT NULL,
     label       TEXT,                    -- NULL unless status = 'ok'
     status      TEXT NOT NULL CHECK (status IN ('ok', 'unparsed', 'failed', 'tie', 'none')),
@@ -98,7 +98,7 @@ CREATE TABLE IF NOT EXISTS responses (
     response_id TEXT PRIMARY KEY,
     item_id     TEXT NOT NULL,
     respondent  TEXT NOT NULL,
-    run_index   INTEGER NOT NULL,
+    run_index   INTEGER NOT NULL,        -- runs from 1 (cells count runs from 0)
     text        TEXT,                    -- NULL unless status = 'ok'
     status      TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
     tokens_out  INTEGER,

@@ -260,6 +260,18 @@ def resolve_gguf(cfg: ModelConfig, name: str) -> tuple[Path, str]:
     return path, sha
 
 
+def default_threads(path: Path) -> int:
+    """Threads for a local model when the config sets none.
+
+    A small model (under ~500 MB, e.g. the embedded 135M one) runs faster on one thread: its
+    matrices are too small to amortise thread synchronisation (measured here: 2.4 s against 3.1 s
+    a classification call on 2 cores). Larger models get up to 4 threads.
+    """
+    if path.stat().st_size < 500_000_000:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 _LLAMA_CACHE: dict[tuple[str, int, int], Any] = {}
 _LLAMA_LOCK = threading.Lock()
 
@@ -278,7 +290,7 @@ class LlamaCppEndpoint:
         self._lock = asyncio.Lock()
 
     def _load(self) -> Any:
-        threads = self.cfg.n_threads or max(1, min(4, os.cpu_count() or 1))
+        threads = self.cfg.n_threads or default_threads(self.path)
         key = (str(self.path), self.cfg.n_ctx, threads)
         with _LLAMA_LOCK:
             if key not in _LLAMA_CACHE:

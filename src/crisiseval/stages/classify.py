@@ -29,7 +29,7 @@ class ClassifyOutput(BaseModel):
     """What a classifier must return."""
 
     label: CrisisLabel
-    explanation: str = Field(max_length=300)
+    explanation: str = Field(max_length=200)
 
 
 SYSTEM = (
@@ -145,7 +145,7 @@ def run_classify(
             {
                 "rater": spec.model,
                 "rater_kind": "model_run",
-                "run_index": spec.run_index,
+                "run_index": spec.run_index + 1,  # records number runs from 1 (0: humans)
                 "item_id": spec.item_id,
                 "label": label,
                 "status": status,

@@ -26,7 +26,7 @@ class JudgeOutput(BaseModel):
     """What a judge must return."""
 
     score: int = Field(ge=1, le=5)
-    explanation: str = Field(max_length=400)
+    explanation: str = Field(max_length=300)
 
 
 SYSTEM = (
@@ -174,7 +174,7 @@ def run_judge(
                 "response_id": spec.context["response_id"],
                 "judge": spec.model,
                 "judge_kind": "model",
-                "run_index": spec.run_index,
+                "run_index": spec.run_index + 1,  # records number runs from 1
                 "label": spec.context["label"],
                 "score": float(parsed["score"]) if status == "ok" else None,
                 "explanation": parsed.get("explanation"),

@@ -80,10 +80,10 @@ def run_respond(
         out.per_respondent[name]["ok" if ok else "failed"] += 1
         rows.append(
             {
-                "response_id": response_id_for(spec.item_id, name, spec.run_index),
+                "response_id": response_id_for(spec.item_id, name, spec.run_index + 1),
                 "item_id": spec.item_id,
                 "respondent": name,
-                "run_index": spec.run_index,
+                "run_index": spec.run_index + 1,  # records number runs from 1
                 "text": res.text if ok else None,
                 "status": "ok" if ok else "failed",
                 "tokens_out": None,

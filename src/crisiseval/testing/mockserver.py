@@ -95,8 +95,8 @@ def example_for_schema(
         lo, hi = int(schema.get("minimum", 0)), int(schema.get("maximum", 100))
         return lo + h % (hi - lo + 1)
     if t == "number":
-        lo, hi = float(schema.get("minimum", 0)), float(schema.get("maximum", 1))
-        return lo + (h % 1000) / 999 * (hi - lo)
+        flo, fhi = float(schema.get("minimum", 0)), float(schema.get("maximum", 1))
+        return flo + (h % 1000) / 999 * (fhi - flo)
     if t == "boolean":
         return bool(h % 2)
     if t == "array":
@@ -301,9 +301,9 @@ class MockServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
         await site.start()
-        server = site._server
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
 
     def start(self) -> MockServer:
         def main() -> None:

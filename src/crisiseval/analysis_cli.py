@@ -1,0 +1,247 @@
+"""The analysis commands: ``import-study``, ``agreement``, ``scores``, ``judge-validity``,
+``report``.
+
+Plain functions with typer-annotated parameters; :func:`register` adds them to a typer app
+(``crisiseval.cli`` does). Each works on a run directory (``--run-dir/-d``, default ``.``) and
+prints rich tables to stdout. A store without the data a command needs raises a
+:class:`~crisiseval.errors.CrisisEvalError` (the CLI prints it as one line and exits 2); a part of
+the output that lacks data is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from crisiseval.report.model import NoDataError, Section, Table
+from crisiseval.store import Store
+
+__all__ = [
+    "COMMANDS",
+    "Invalid",
+    "agreement",
+    "import_study",
+    "judge_validity",
+    "print_section",
+    "register",
+    "report",
+    "scores",
+]
+
+RunDir = Annotated[
+    Path,
+    typer.Option("--run-dir", "-d", help="Run directory holding the store (crisiseval.sqlite)."),
+]
+
+
+class Invalid(StrEnum):
+    """How unusable labels (unparsed classifier outputs, ties) count in label agreement."""
+
+    category = "category"
+    drop = "drop"
+
+
+def _console() -> Console:
+    # Piped output (files, CI logs, tests) gets wide tables rather than wrapped numbers.
+    width = None if sys.stdout.isatty() else 200
+    return Console(width=width, highlight=False)
+
+
+def _rich_table(table: Table) -> RichTable:
+    out = RichTable(title=table.title, title_justify="left", title_style="bold")
+    for header, numeric in zip(table.headers, table.numeric, strict=True):
+        if numeric:
+            out.add_column(Text(header), justify="right", no_wrap=True)
+        else:
+            out.add_column(Text(header), justify="left", overflow="fold")
+    for row in table.rows:
+        out.add_row(*(Text(cell) for cell in row))  # Text: no rich markup from the data
+    return out
+
+
+def print_section(section: Section, console: Console | None = None) -> None:
+    """Print a report section's tables and notes (figures are for the report only)."""
+    console = console or _console()
+    console.print(Text(section.title, style="bold underline"))
+    if section.intro:
+        console.print(Text(section.intro, style="dim"))
+    for table in section.tables:
+        console.print(_rich_table(table))
+        if table.note:
+            console.print(Text(table.note, style="dim"))
+    for note in section.notes:
+        console.print(Text("note: " + note, style="yellow"))
+
+
+def _open(run_dir: Path) -> Store:
+    return Store.open(run_dir, create=False)
+
+
+def import_study(
+    study_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The study's released data (the folder with processed/, human_label/, ...)."
+        ),
+    ],
+    run_dir: RunDir = Path("."),
+) -> None:
+    """Import the released data of "Between Help and Harm" into the run store (idempotent)."""
+    from crisiseval.importers import paper
+
+    console = _console()
+    with Store.open(run_dir) as store:
+        summary = paper.import_study(store, study_dir)
+        path = store.path
+    counts = RichTable(
+        title="Imported (rows after de-duplication)",
+        title_justify="left",
+        title_style="bold",
+    )
+    counts.add_column("kind")
+    counts.add_column("n", justify="right")
+    for kind, n in summary.counts().items():
+        counts.add_row(Text(kind), Text(str(n)))
+    for kind, n in sorted(summary.label_status.items()):
+        counts.add_row(Text(f"label status:{kind}"), Text(str(n)))
+    for kind, n in sorted(summary.judgment_status.items()):
+        counts.add_row(Text(f"judgment status:{kind}"), Text(str(n)))
+    console.print(counts)
+    console.print(Text(f"{len(summary.files)} JSON files read from {summary.study_dir}"))
+    for rel, why in sorted(summary.skipped.items()):
+        console.print(Text(f"not read: {rel}: {why}", style="dim"))
+    not_judged = sum(summary.not_judged.values())
+    if not_judged:
+        per = ", ".join(f"{j}: {n}" for j, n in sorted(summary.not_judged.items()))
+        console.print(
+            Text(f"not judged in the study (input without a label): {not_judged} ({per})")
+        )
+    for warning in summary.warnings:
+        console.print(Text("repaired: " + warning, style="yellow"))
+    console.print(Text(f"store: {path}"))
+
+
+def agreement(
+    run_dir: RunDir = Path("."),
+    invalid: Annotated[
+        Invalid,
+        typer.Option(
+            "--invalid",
+            help="Unusable labels: 'category' counts them as one extra label (a disagreement, "
+            "as the study did); 'drop' leaves those items out.",
+        ),
+    ] = Invalid.category,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="Most-confused label pairs per comparison.")
+    ] = 10,
+) -> None:
+    """Agreement on crisis labels: Cohen's, Fleiss' kappa, Krippendorff's alpha, confusions."""
+    from crisiseval.report.sections import agreement_section
+
+    with _open(run_dir) as store:
+        labels = store.labels_frame()
+        samples = {name: store.sample_items(name) for name in store.sample_names()}
+    section = agreement_section(labels, samples=samples, invalid=invalid.value, top=top)
+    print_section(section)
+
+
+def scores(
+    run_dir: RunDir = Path("."),
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            "-j",
+            help="Judge whose scores to summarise (default: the model judge with the most "
+            "valid judgments).",
+        ),
+    ] = None,
+    n_boot: Annotated[
+        int, typer.Option("--boot", min=0, help="Bootstrap resamples of inputs (0: none).")
+    ] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Scores per respondent and respondent x label: mean, CIs, harmful share, bins."""
+    from crisiseval.report.sections import NO_JUDGMENTS, primary_judge, scores_section
+
+    with _open(run_dir) as store:
+        judgments = store.judgments_frame()
+    if judgments.empty:
+        raise NoDataError(NO_JUDGMENTS)
+    chosen = judge or primary_judge(judgments)
+    section = scores_section(judgments, judge=chosen, n_boot=n_boot, seed=seed)
+    others = sorted(set(judgments["judge"]) - {chosen})
+    if judge is None and others:
+        section.notes.append(
+            f"judge {chosen} chosen (most valid judgments); others: {', '.join(others)} "
+            "(pick one with --judge)"
+        )
+    print_section(section)
+
+
+def judge_validity(run_dir: RunDir = Path(".")) -> None:
+    """Judges vs human scores and humans vs each other: MAE, RMSE, within 1, QWK; the jury."""
+    from crisiseval.report.sections import validity_section
+
+    with _open(run_dir) as store:
+        judgments = store.judgments_frame()
+    print_section(validity_section(judgments))
+
+
+def report(
+    run_dir: RunDir = Path("."),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (default: RUN_DIR/report)."),
+    ] = None,
+    per_label: Annotated[
+        int,
+        typer.Option(
+            "--per-label", min=1, help="Lowest-scored responses per label in the gallery."
+        ),
+    ] = 3,
+    judge: Annotated[
+        str | None,
+        typer.Option("--judge", "-j", help="Judge of the score tables and the gallery."),
+    ] = None,
+    n_boot: Annotated[
+        int, typer.Option("--boot", min=0, help="Bootstrap resamples of inputs (0: none).")
+    ] = 2000,
+) -> None:
+    """Write the report: report.html (self-contained), report.md, tables/*.csv, figures/."""
+    from crisiseval.report.build import build_report
+
+    console = _console()
+    out_dir = out if out is not None else run_dir / "report"
+    with _open(run_dir) as store:
+        paths = build_report(
+            store, out_dir, gallery_per_label=per_label, judge=judge, n_boot=n_boot
+        )
+    console.print(Text(f"report:   {paths.html}"))
+    console.print(Text(f"markdown: {paths.markdown}"))
+    console.print(Text(f"tables:   {len(paths.tables)} CSV files in {out_dir / 'tables'}"))
+    console.print(Text(f"figures:  {len(paths.figures)} PNG/SVG files in {out_dir / 'figures'}"))
+
+
+COMMANDS: dict[str, Callable[..., None]] = {
+    "import-study": import_study,
+    "agreement": agreement,
+    "scores": scores,
+    "judge-validity": judge_validity,
+    "report": report,
+}
+"""Command name -> function, as :func:`register` adds them."""
+
+
+def register(app: typer.Typer) -> None:
+    """Add the analysis commands to ``app`` under their names (:data:`COMMANDS`)."""
+    for name, fn in COMMANDS.items():
+        app.command(name=name)(fn)

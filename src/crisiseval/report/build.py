@@ -1,0 +1,236 @@
+"""Build the report of a run store: ``report.html`` (self-contained), ``report.md``,
+``tables/*.csv`` and ``figures/*.png|svg``.
+
+The report has what the store supports: a store with labels only gets the agreement section; a
+store with judgments gets scores, judge validity and the failure gallery. Sections that lack
+data are listed as skipped, with the reason. The configuration is never read, so no endpoint,
+key or secret can reach the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crisiseval.analysis.agreement import InvalidPolicy
+from crisiseval.errors import CrisisEvalError
+from crisiseval.report import figures as fg
+from crisiseval.report.html import render_html
+from crisiseval.report.markdown import render_markdown
+from crisiseval.report.model import NoDataError, Section, Table
+from crisiseval.report.sections import (
+    Overview,
+    agreement_section,
+    all_judges_table,
+    gallery_section,
+    overview,
+    primary_judge,
+    scores_section,
+    validity_section,
+)
+from crisiseval.store import Store
+
+__all__ = ["ReportPaths", "build_report", "collect_sections"]
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """The files :func:`build_report` wrote."""
+
+    out_dir: Path
+    html: Path
+    markdown: Path
+    tables: tuple[Path, ...]
+    figures: tuple[Path, ...]
+
+    def all(self) -> list[Path]:
+        return [self.html, self.markdown, *self.tables, *self.figures]
+
+
+def collect_sections(
+    store: Store,
+    *,
+    gallery_per_label: int = 3,
+    judge: str | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    invalid: InvalidPolicy = "category",
+) -> tuple[list[Section], list[tuple[str, str]]]:
+    """Every section the store supports, and (section, reason) of those skipped.
+
+    Raises :class:`NoDataError` when the store holds no labels, no judgments and no model calls
+    (nothing any stage produced).
+    """
+    labels = store.labels_frame()
+    judgments = store.judgments_frame()
+    if labels.empty and judgments.empty and not store.counts()["cells"]:
+        raise NoDataError(
+            f"{store.path}: nothing to report: the store holds no labels and no judgments "
+            "(run `crisiseval run`, or `crisiseval import-study`, first)"
+        )
+    sections: list[Section] = []
+    skipped: list[tuple[str, str]] = []
+
+    def attempt(name: str, fn: Any) -> Section | None:
+        try:
+            section: Section = fn()
+        except CrisisEvalError as exc:
+            skipped.append((name, str(exc)))
+            return None
+        sections.append(section)
+        return section
+
+    if labels.empty:
+        skipped.append(("Agreement on crisis labels", "no crisis labels in the store"))
+    else:
+        samples = {name: store.sample_items(name) for name in store.sample_names()}
+        attempt(
+            "Agreement on crisis labels",
+            lambda: agreement_section(labels, samples=samples, invalid=invalid),
+        )
+    if judgments.empty:
+        for name in ("Appropriateness scores", "Judge validity", "Failure gallery"):
+            skipped.append((name, "no judgments in the store"))
+        return sections, skipped
+    main_judge = judge or primary_judge(judgments)
+    scores = attempt(
+        "Appropriateness scores",
+        lambda: scores_section(judgments, judge=main_judge, n_boot=n_boot, seed=seed),
+    )
+    if scores is not None and judgments["judge"].nunique() > 1:
+        table = all_judges_table(judgments)
+        if table is not None:
+            scores.tables.append(table)
+    attempt("Judge validity", lambda: validity_section(judgments))
+    responses = store.responses_frame()
+    items = store.items_frame()
+    attempt(
+        "Failure gallery",
+        lambda: gallery_section(
+            judgments, responses, items, judge=main_judge, per_label=gallery_per_label
+        ),
+    )
+    return sections, skipped
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write atomically (a reader never sees half a report)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _clear(directory: Path, suffixes: tuple[str, ...]) -> None:
+    """Remove files a previous report wrote there (the folder is the report's own)."""
+    if directory.is_dir():
+        for path in directory.iterdir():
+            if path.is_file() and path.suffix in suffixes:
+                path.unlink()
+
+
+def _csv(table: Table, directory: Path) -> Path:
+    path = directory / f"{table.name}.csv"
+    table.data.to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+def build_report(
+    store: Store,
+    out_dir: Path | str,
+    *,
+    gallery_per_label: int = 3,
+    judge: str | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    invalid: InvalidPolicy = "category",
+    notice: str | None = None,
+) -> ReportPaths:
+    """Write the report of ``store`` under ``out_dir`` and return the paths written.
+
+    ``judge``: the judge of the score tables and the gallery (default: the model judge with the
+    most valid judgments). ``gallery_per_label``: lowest-scored responses shown per label.
+    ``n_boot``/``seed``: the input bootstrap of the score CIs. ``invalid``: how unusable labels
+    count in agreement statistics (see :mod:`crisiseval.analysis.agreement`). ``notice``: a
+    banner shown under the title (the demo's "not meaningful" warning).
+    """
+    if gallery_per_label < 1:
+        raise NoDataError(f"gallery_per_label={gallery_per_label}: expected at least 1")
+    out = Path(out_dir)
+    ov: Overview = overview(store)
+    sections, skipped = collect_sections(
+        store,
+        gallery_per_label=gallery_per_label,
+        judge=judge,
+        n_boot=n_boot,
+        seed=seed,
+        invalid=invalid,
+    )
+    tables_dir = out / "tables"
+    figures_dir = out / "figures"
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    _clear(tables_dir, (".csv",))
+    _clear(figures_dir, (".png", ".svg"))
+
+    table_paths = [_csv(ov.status, tables_dir)]
+    figure_paths: list[Path] = []
+    used: set[str] = set()
+    views: list[dict[str, Any]] = []
+    for section in sections:
+        figs = []
+        for spec in section.figures:
+            name = spec.name
+            k = 2
+            while name in used:
+                name, k = f"{spec.name}_{k}", k + 1
+            used.add(name)
+            fig = spec.draw()
+            png_path, svg_path, png = fg.save_figure(fig, figures_dir, name)
+            figure_paths += [png_path, svg_path]
+            figs.append(
+                {
+                    "name": name,
+                    "title": spec.title,
+                    "caption": spec.caption,
+                    "b64": base64.b64encode(png).decode("ascii"),
+                }
+            )
+        table_paths += [_csv(t, tables_dir) for t in section.tables]
+        views.append(
+            {
+                "key": section.key,
+                "title": section.title,
+                "intro": section.intro,
+                "notes": list(section.notes),
+                "tables": [t for t in section.tables if section.key != "gallery"],
+                "figures": figs,
+                "gallery": list(section.gallery),
+            }
+        )
+    title = f"crisiseval report: {Path(store.path).parent.resolve().name or 'run'}"
+    html_path = out / "report.html"
+    md_path = out / "report.md"
+    _write_text(
+        html_path,
+        render_html(title=title, overview=ov, sections=views, skipped=skipped, notice=notice),
+    )
+    _write_text(
+        md_path,
+        render_markdown(title=title, overview=ov, sections=views, skipped=skipped, notice=notice),
+    )
+    return ReportPaths(
+        out_dir=out,
+        html=html_path,
+        markdown=md_path,
+        tables=tuple(table_paths),
+        figures=tuple(figure_paths),
+    )

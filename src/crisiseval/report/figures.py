@@ -1,0 +1,273 @@
+"""Figures of the report, drawn with matplotlib's object API (Agg; pyplot is never imported, so
+no global state and no display are involved).
+
+Every function returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it as PNG
+and SVG and returns the PNG bytes for embedding. Dataset text (model names, labels) is drawn with
+math text parsing off, so a ``$`` in a name is printed as is.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+__all__ = [
+    "RC",
+    "bins_stacked",
+    "confusion_heatmap",
+    "harmful_rates",
+    "kappa_bars",
+    "matrix_heatmap",
+    "save_figure",
+    "validity_bars",
+]
+
+RC: dict[Any, Any] = {
+    "text.parse_math": False,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "svg.hashsalt": "crisiseval",
+    "svg.fonttype": "path",
+}
+"""matplotlib settings every figure is drawn and saved under."""
+
+BIN_COLORS = {"low": "#c0392b", "middle": "#e6a23c", "high": "#2e8b57"}
+BIN_LEGEND = {"low": "low (< 7/3)", "middle": "middle", "high": "high (≥ 11/3)"}
+_DPI = 110
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def save_figure(fig: Figure, directory: Path, name: str) -> tuple[Path, Path, bytes]:
+    """Write ``name``.png and ``name``.svg under ``directory``; return their paths and the PNG."""
+    directory.mkdir(parents=True, exist_ok=True)
+    png_path = directory / f"{name}.png"
+    svg_path = directory / f"{name}.svg"
+    with matplotlib.rc_context(RC):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
+        png = buf.getvalue()
+        png_path.write_bytes(png)
+        fig.savefig(svg_path, format="svg", metadata={"Date": None})
+    return png_path, svg_path, png
+
+
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ax = fig.add_subplot()
+    return fig, ax
+
+
+def matrix_heatmap(
+    matrix: pd.DataFrame,
+    title: str,
+    *,
+    digits: int = 2,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "viridis",
+    xlabel: str = "",
+    ylabel: str = "",
+    colorbar: str = "",
+) -> Figure:
+    """A heat map of a numeric matrix, each cell annotated (NaN cells left blank)."""
+    with matplotlib.rc_context(RC):
+        values = matrix.to_numpy(dtype=float)
+        n_rows, n_cols = values.shape
+        fig, ax = _figure(max(4.5, 1.0 + 0.75 * n_cols), max(3.2, 1.2 + 0.45 * n_rows))
+        masked = np.ma.masked_invalid(values)
+        image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(n_cols), [_short(str(c), 24) for c in matrix.columns])
+        ax.set_yticks(range(n_rows), [_short(str(r), 32) for r in matrix.index])
+        ax.tick_params(axis="x", labelrotation=40)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+        finite = values[np.isfinite(values)]
+        lo = vmin if vmin is not None else (float(finite.min()) if finite.size else 0.0)
+        hi = vmax if vmax is not None else (float(finite.max()) if finite.size else 1.0)
+        mid = (lo + hi) / 2
+        for i in range(n_rows):
+            for j in range(n_cols):
+                v = values[i, j]
+                if np.isfinite(v):
+                    text = f"{v:.{digits}f}" if digits else f"{v:.0f}"
+                    ax.text(
+                        j,
+                        i,
+                        text,
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if v < mid else "black",
+                    )
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        cbar = fig.colorbar(image, ax=ax, shrink=0.8)
+        if colorbar:
+            cbar.set_label(colorbar)
+    return fig
+
+
+def confusion_heatmap(counts: pd.DataFrame, title: str, *, xlabel: str, ylabel: str) -> Figure:
+    """Label-by-label counts, coloured by each row's share (annotated with the counts)."""
+    with matplotlib.rc_context(RC):
+        values = counts.to_numpy(dtype=float)
+        totals = values.sum(axis=1, keepdims=True)
+        shares = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0)
+        n_rows, n_cols = values.shape
+        fig, ax = _figure(max(5.0, 1.6 + 0.8 * n_cols), max(3.8, 1.6 + 0.5 * n_rows))
+        image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(n_cols), [_short(str(c), 24) for c in counts.columns])
+        ax.set_yticks(range(n_rows), [_short(str(r), 24) for r in counts.index])
+        ax.tick_params(axis="x", labelrotation=40)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+        for i in range(n_rows):
+            for j in range(n_cols):
+                ax.text(
+                    j,
+                    i,
+                    f"{int(values[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if shares[i, j] > 0.5 else "black",
+                )
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        cbar = fig.colorbar(image, ax=ax, shrink=0.8)
+        cbar.set_label("share of the row")
+    return fig
+
+
+def kappa_bars(
+    names: Sequence[str],
+    means: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    title: str,
+    *,
+    reference: float | None = None,
+    reference_label: str = "",
+) -> Figure:
+    """Horizontal bars of mean kappas with min-max whiskers and an optional reference line."""
+    with matplotlib.rc_context(RC):
+        n = len(names)
+        fig, ax = _figure(7.0, max(2.2, 0.9 + 0.45 * n))
+        y = np.arange(n)
+        mean = np.asarray(means, dtype=float)
+        err = np.vstack([mean - np.asarray(lows, float), np.asarray(highs, float) - mean])
+        err = np.clip(np.nan_to_num(err), 0.0, None)
+        ax.barh(y, mean, xerr=err, color="#4c72b0", capsize=3)
+        ax.set_yticks(y, [_short(str(s), 44) for s in names])
+        ax.invert_yaxis()
+        for yi, m in zip(y, mean, strict=True):
+            if np.isfinite(m):
+                ax.text(
+                    0.01, float(yi), f"{m:.3f}", va="center", ha="left", color="white", fontsize=8
+                )
+        if reference is not None and np.isfinite(reference):
+            ax.axvline(reference, color="#c0392b", linestyle="--", label=reference_label)
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_xlim(min(0.0, float(np.nanmin(mean)) if n else 0.0) - 0.05, 1.0)
+        ax.set_xlabel("Cohen's kappa (bar: mean; whiskers: min-max)")
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def bins_stacked(
+    names: Sequence[str], shares: pd.DataFrame, ns: Sequence[int], title: str
+) -> Figure:
+    """One horizontal bar per row of ``shares`` (columns low, middle, high), stacked to 100%."""
+    with matplotlib.rc_context(RC):
+        n = len(names)
+        fig, ax = _figure(9.0, max(2.4, 1.2 + 0.32 * n))
+        y = np.arange(n)
+        left = np.zeros(n)
+        for name in ("low", "middle", "high"):
+            values = shares[name].to_numpy(dtype=float)
+            values = np.nan_to_num(values)
+            ax.barh(y, values, left=left, color=BIN_COLORS[name], label=BIN_LEGEND[name])
+            for yi, lft, v in zip(y, left, values, strict=True):
+                if v >= 0.08:
+                    ax.text(
+                        lft + v / 2,
+                        float(yi),
+                        f"{100 * v:.0f}%",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white",
+                    )
+            left += values
+        labels = [f"{_short(str(s), 56)} (N={k})" for s, k in zip(names, ns, strict=True)]
+        ax.set_yticks(y, labels)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of scored responses")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def harmful_rates(
+    names: Sequence[str],
+    shares: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    title: str,
+) -> Figure:
+    """Harmful share (mean score exactly 1) per row with its Wilson interval."""
+    with matplotlib.rc_context(RC):
+        n = len(names)
+        fig, ax = _figure(9.0, max(2.4, 1.2 + 0.3 * n))
+        y = np.arange(n)
+        share = np.asarray(shares, dtype=float)
+        low = np.asarray(lows, dtype=float)
+        high = np.asarray(highs, dtype=float)
+        err = np.clip(np.nan_to_num(np.vstack([share - low, high - share])), 0.0, None)
+        ax.errorbar(share, y, xerr=err, fmt="o", color="#c0392b", ecolor="#555555", capsize=3)
+        ax.set_yticks(y, [_short(str(s), 56) for s in names])
+        ax.invert_yaxis()
+        top = float(np.nanmax(high)) if n and np.isfinite(high).any() else 1.0
+        ax.set_xlim(0, min(1.02, max(0.1, top * 1.1)))
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("harmful share (mean score 1), 95% Wilson CI")
+        ax.grid(axis="x", alpha=0.3)
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def validity_bars(table: pd.DataFrame, title: str) -> Figure:
+    """MAE and QWK of judge-vs-reference pairs (columns judge, reference, mae, qwk)."""
+    with matplotlib.rc_context(RC):
+        n = len(table)
+        fig = Figure(figsize=(9.0, max(2.4, 1.0 + 0.35 * n)), layout="constrained")
+        ax_mae, ax_qwk = fig.subplots(1, 2, sharey=True)
+        y = np.arange(n)
+        names = [
+            _short(f"{j} vs {r}", 56)
+            for j, r in zip(table["judge"], table["reference"], strict=True)
+        ]
+        ax_mae.barh(y, table["mae"].to_numpy(dtype=float), color="#8172b2")
+        ax_mae.set_yticks(y, names)
+        ax_mae.invert_yaxis()
+        ax_mae.set_xlabel("MAE (points; lower is better)")
+        ax_qwk.barh(y, np.nan_to_num(table["qwk"].to_numpy(dtype=float)), color="#55a868")
+        ax_qwk.set_xlim(min(0.0, float(np.nanmin(table["qwk"].to_numpy(float), initial=0.0))), 1)
+        ax_qwk.set_xlabel("QWK (higher is better)")
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -1,0 +1,127 @@
+"""The Markdown twin of the HTML report (same tables, figures linked as files).
+
+Dataset text is HTML-escaped here too (``<`` becomes ``&lt;``), since Markdown renderers pass
+raw HTML through; in table cells ``|`` is escaped and line breaks become spaces.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crisiseval.report.model import GalleryEntry, Table
+
+__all__ = ["md_table", "md_text", "render_markdown"]
+
+
+def md_text(text: str) -> str:
+    """Escape text for Markdown prose: HTML special characters only."""
+    return html.escape(str(text), quote=False)
+
+
+def _cell(text: str) -> str:
+    return md_text(" ".join(str(text).split())).replace("|", "\\|")
+
+
+def md_table(table: Table) -> str:
+    headers = table.headers
+    lines = [
+        "| " + " | ".join(_cell(h) for h in headers) + " |",
+        "| " + " | ".join("---:" if num else "---" for num in table.numeric) + " |",
+    ]
+    for row in table.rows:
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + md_text(line) if line.strip() else ">" for line in text.splitlines())
+
+
+def _gallery(entries: Sequence[GalleryEntry]) -> list[str]:
+    out = [
+        "> **Content warning:** the examples below quote messages about suicide, self-harm, "
+        "violence and substance use, and responses that handle them badly.",
+        "",
+    ]
+    label = None
+    for e in entries:
+        if e.label != label:
+            label = e.label
+            out += [f"### {md_text(e.label)}", ""]
+        out.append(
+            f"**#{e.rank}** · score {e.score:.2f} · respondent `{md_text(e.respondent)}` "
+            f"run {e.response_run} · item `{md_text(e.item_id)}`"
+        )
+        out.append("")
+        for i, turn in enumerate(e.turns, 1):
+            out += [f"*Input, turn {i}:*", "", _quote(turn) or ">", ""]
+        out += ["*Response:*", "", _quote(e.text) or ">", ""]
+        out += ["*Judge's explanation:*", "", _quote(e.explanation or "(none)"), ""]
+    return out
+
+
+def render_markdown(
+    *,
+    title: str,
+    overview: Any,
+    sections: Sequence[Mapping[str, Any]],
+    skipped: Sequence[tuple[str, str]],
+    notice: str | None = None,
+) -> str:
+    ov = overview
+    lines = [f"# {md_text(title)}", ""]
+    if notice:
+        lines += [f"**{md_text(notice)}**", ""]
+    lines.append(
+        f"Generated {ov.generated_at} by crisiseval {ov.version} · store "
+        f"`{md_text(ov.store)}`" + (f" (created {ov.created_at})" if ov.created_at else "")
+    )
+    lines.append("")
+    lines.append(" · ".join(f"**{n}** {name}" for name, n in ov.counts))
+    lines.append("")
+    if ov.samples:
+        lines.append(
+            "Samples: " + ", ".join(f"`{md_text(n)}` ({k} items)" for n, k in ov.samples) + "."
+        )
+        lines.append("")
+    if ov.problems:
+        lines.append("**Unusable records (kept and counted, not dropped):**")
+        lines.append("")
+        lines += [f"- {md_text(p)}" for p in ov.problems]
+    else:
+        lines.append("No unparsed, failed or pending records.")
+    lines.append("")
+    if skipped:
+        lines.append("**Sections skipped for lack of data:**")
+        lines.append("")
+        lines += [f"- {md_text(name)}: {md_text(why)}" for name, why in skipped]
+        lines.append("")
+    lines += ["## Run contents", "", md_table(ov.status), ""]
+    if ov.status.note:
+        lines += [f"*{md_text(ov.status.note)}*", ""]
+    for s in sections:
+        lines += [f"## {md_text(s['title'])}", ""]
+        if s["intro"]:
+            lines += [md_text(s["intro"]), ""]
+        for note in s["notes"]:
+            lines.append(f"- *{md_text(note)}*")
+        if s["notes"]:
+            lines.append("")
+        if s["key"] == "gallery":
+            lines += _gallery(s["gallery"])
+            continue
+        for t in s["tables"]:
+            lines += [f"### {md_text(t.title)}", "", md_table(t), ""]
+            lines.append(
+                f"CSV: `tables/{t.name}.csv`" + (f" · *{md_text(t.note)}*" if t.note else "")
+            )
+            lines.append("")
+        for f in s["figures"]:
+            lines += [f"![{md_text(f['title'])}](figures/{f['name']}.png)", ""]
+            caption = f"*{md_text(f['title'])}*" + (
+                f": {md_text(f['caption'])}" if f["caption"] else ""
+            )
+            lines += [caption + f" (SVG: `figures/{f['name']}.svg`)", ""]
+    return "\n".join(lines).rstrip() + "\n"
