@@ -176,7 +176,7 @@ def estimate(study: StudyFile, run_dir: RunDir = Path(".")) -> None:
 
 @app.command()
 def demo(
-    run_dir: RunDir = Path("runs/demo"),
+    run_dir: RunDir = Path("."),
     per_label: Annotated[
         int | None,
         typer.Option("--per-label", min=1, max=5, help="Inputs per label (default: all 5)."),

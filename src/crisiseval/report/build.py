@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from crisiseval.analysis.agreement import InvalidPolicy
 from crisiseval.errors import CrisisEvalError
 from crisiseval.report import figures as fg
@@ -137,9 +139,23 @@ def _clear(directory: Path, suffixes: tuple[str, ...]) -> None:
                 path.unlink()
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _defuse(value: object) -> object:
+    """Dataset text that a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(table: Table, directory: Path) -> Path:
     path = directory / f"{table.name}.csv"
-    table.data.to_csv(path, index=False, lineterminator="\n")
+    data = table.data.copy()
+    for col in data.columns:
+        if data[col].dtype == object or pd.api.types.is_string_dtype(data[col]):
+            data[col] = data[col].map(_defuse)
+    data.to_csv(path, index=False, lineterminator="\n")
     return path
 
 
