@@ -234,6 +234,89 @@ def status(run_dir: RunDir = Path(".")) -> None:
             out.print(f"failed: {role}: {kind} x{n} (re-run the stage to retry)")
 
 
+@app.command()
+def stratify(
+    labels_from: Annotated[
+        str,
+        typer.Option(
+            "--labels-from",
+            help="Rater whose labels define the strata, e.g. "
+            "majority:gpt-4o-mini or consensus:human.",
+        ),
+    ],
+    n_per_label: Annotated[int, typer.Option("--n-per-label", min=1, help="Items per label.")],
+    name: Annotated[str, typer.Option("--name", help="Name of the new sample.")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    from_sample: Annotated[
+        str | None, typer.Option("--from-sample", help="Draw only from this sample's items.")
+    ] = None,
+    run_dir: RunDir = Path("."),
+) -> None:
+    """Save a per-label stratified sample, drawn (seeded) from items that have labels."""
+    from crisiseval.corpus import save_stratified_sample
+    from crisiseval.errors import InputError
+
+    with Store.open(run_dir, create=False) as store:
+        rows = store.conn.execute(
+            "SELECT item_id, label FROM labels WHERE rater = ? AND status = 'ok'", (labels_from,)
+        ).fetchall()
+        if not rows:
+            raise InputError(f"{store.path}: no labels from rater {labels_from!r}")
+        labels = {r[0]: r[1] for r in rows}
+        if from_sample is not None:
+            pool = set(store.sample_items(from_sample))
+            if not pool:
+                raise InputError(f"{store.path}: no sample named {from_sample!r}")
+            labels = {k: v for k, v in labels.items() if k in pool}
+        ids = save_stratified_sample(
+            store, name, labels, n_per_label, seed, label_source=labels_from
+        )
+    _log(f"sample {name!r}: {len(ids)} items ({n_per_label} per label at most, seed {seed})")
+
+
+@app.command(name="lowest-sample")
+def lowest_sample(
+    judge: Annotated[str, typer.Option("--judge", "-j", help="Model judge whose scores rank.")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="JSON file to write.")],
+    sample_name: Annotated[
+        str | None, typer.Option("--sample", help="Only the items of this sample.")
+    ] = None,
+    run_dir: RunDir = Path("."),
+) -> None:
+    """Per input, the lowest-scored answer over respondents and runs: the set for human raters.
+
+    Writes a JSON list in the study's layout (inputs, label, answer, respondent, evaluation) that
+    experts can score; their files come back with `import-study`-style fields.
+    """
+    import json
+
+    from crisiseval.analysis.judge_validity import lowest_score_sample
+
+    with Store.open(run_dir, create=False) as store:
+        items = store.sample_items(sample_name) if sample_name else None
+        picked = lowest_score_sample(store.judgments_frame(), judge, items=items)
+        texts = dict(store.conn.execute("SELECT response_id, text FROM responses").fetchall())
+        turns = store.item_turns(list(picked["item_id"]))
+    records = [
+        {
+            "inputs": turns[str(r["item_id"])],
+            "label": r["label"],
+            "answer": texts.get(str(r["response_id"])),
+            "respondent": r["respondent"],
+            "response_run": int(r["response_run"]),
+            "evaluation": float(r["score"]),
+            "judge": judge,
+            "item_id": r["item_id"],
+            "response_id": r["response_id"],
+        }
+        for r in picked.to_dict("records")
+    ]
+    tmp = out_file.with_name(out_file.name + ".tmp")
+    tmp.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(out_file)  # never a half-written file
+    _log(f"{out_file}: {len(records)} responses (the lowest-scored per input by {judge})")
+
+
 @app.command(name="mock-server")
 def mock_server(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
