@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 from crisiseval.errors import ConfigError, InputError
 from crisiseval.store import Store
 from crisiseval.taxonomy.labels import LABELS, normalize_optional_label
+from crisiseval.textio import read_json
 
 SAMPLE_FILE_ORIGIN = "sample-file"
 NO_SOURCE = ""
@@ -188,16 +188,7 @@ def parse_inputs(value: Any, *, where: str) -> list[str]:
 
 
 def _read_json_list(path: Path) -> list[Any]:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}, column {exc.colno})"
-        ) from None
+    data = read_json(path)
     if not isinstance(data, list):
         raise InputError(
             f"{path}: expected a JSON list of records with an 'inputs' field, got "

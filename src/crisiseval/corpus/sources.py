@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from crisiseval.errors import InputError
+from crisiseval.textio import parse_json, read_text
 
 LOCAL_SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".csv", ".parquet")
 
@@ -250,7 +251,7 @@ def read_records_file(
     for tabular files."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        yield from _read_jsonl(path, _read_text(path).split("\n"))
+        yield from _read_jsonl(path, read_text(path).split("\n"))
     elif suffix == ".json":
         yield from _read_json(path)
     elif suffix == ".csv":
@@ -262,15 +263,6 @@ def read_records_file(
             f"{path}: unsupported file type {suffix or '(none)'} (expected "
             f"{', '.join(LOCAL_SUFFIXES)})"
         )
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _as_record(value: Any, where: str) -> dict[str, Any]:
@@ -294,17 +286,12 @@ def _read_jsonl(path: Path, lines: list[str]) -> Iterator[tuple[str, dict[str, A
 
 
 def _read_json(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    text = _read_text(path)
+    text = read_text(path)
     if not text.lstrip().startswith("["):
         # `Dataset.to_json` writes JSON Lines under a .json name
         yield from _read_jsonl(path, text.split("\n"))
         return
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}, column {exc.colno})"
-        ) from None
+    value = parse_json(text, path)
     if not isinstance(value, list):  # pragma: no cover - guarded by the "[" check
         raise InputError(f"{path}: expected a JSON list of records")
     for index, item in enumerate(value):
@@ -323,7 +310,7 @@ def _check_columns(path: Path, columns: list[str], required: tuple[str, ...]) ->
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
-    text = _read_text(path)
+    text = read_text(path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         columns = list(reader.fieldnames or [])

@@ -54,6 +54,7 @@ from typing import Any
 from crisiseval.errors import InputError
 from crisiseval.store import Store, item_id_for, response_id_for
 from crisiseval.taxonomy import normalize_label
+from crisiseval.textio import read_json
 
 __all__ = [
     "CONSENSUS_RATER",
@@ -398,10 +399,7 @@ def _classify(study_dir: Path) -> tuple[dict[str, tuple[str, re.Match[str]]], di
 
 
 def _load_records(path: Path, rel: str) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{rel}: not readable JSON ({exc})") from exc
+    data = read_json(path)
     if not isinstance(data, list) or not data or not all(isinstance(r, dict) for r in data):
         got = type(data).__name__ if not isinstance(data, list) else "an empty or mixed list"
         raise InputError(f"{rel}: expected a non-empty JSON list of records (objects), got {got}")

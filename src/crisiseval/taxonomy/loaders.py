@@ -23,6 +23,7 @@ from crisiseval.taxonomy.validation import (
     one_line,
     read_yaml_text,
 )
+from crisiseval.textio import read_text
 
 DEFAULT_TAXONOMY = "taxonomy.yaml"
 DEFAULT_RUBRIC = "rubric.yaml"
@@ -35,19 +36,6 @@ _LEVEL_HEADER_RE = re.compile(r"^\s*\(\s*([0-9]+)\s*\)\s*(.*)$")
 def _package_text(filename: str) -> tuple[str, str]:
     resource = resources.files("crisiseval.taxonomy").joinpath("data", filename)
     return resource.read_text(encoding="utf-8"), f"crisiseval/taxonomy/data/{filename}"
-
-
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _validate(model: type[_M], data: Any, *, where: str) -> _M:
@@ -72,7 +60,7 @@ def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
         text, where = _package_text(DEFAULT_TAXONOMY)
     else:
         path = Path(path)
-        text, where = _read_text(path), str(path)
+        text, where = read_text(path), str(path)
     return _validate(Taxonomy, read_yaml_text(text, where=where), where=where)
 
 
@@ -91,7 +79,7 @@ def load_rubric(path: Path | str | None = None) -> Rubric:
         text, where = _package_text(DEFAULT_RUBRIC)
         return _validate(Rubric, read_yaml_text(text, where=where), where=where)
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     if path.suffix.lower() == ".csv":
         return _rubric_from_csv(text, path)
     data = read_yaml_text(text, where=str(path))
