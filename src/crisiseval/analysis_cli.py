@@ -10,6 +10,7 @@ the output that lacks data is skipped with a note.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -98,9 +99,22 @@ def import_study(
     from crisiseval.importers import paper
 
     console = _console()
-    with Store.open(run_dir) as store:
+    new_dir = not run_dir.exists()
+    store = Store.open(run_dir)
+    created = store.is_empty()
+    try:
         summary = paper.import_study(store, study_dir)
-        path = store.path
+    except BaseException:
+        if created and store.is_empty():  # leave nothing behind that this command made
+            store.discard()
+            if new_dir:
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()
+        else:
+            store.close()
+        raise
+    path = store.path
+    store.close()
     counts = RichTable(
         title="Imported (rows after de-duplication)",
         title_justify="left",

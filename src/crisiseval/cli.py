@@ -85,9 +85,11 @@ def _run_stages(
     except CrisisEvalError:
         # Bad input found before anything was written (a model's key, GGUF file or URL, the
         # sample file): leave no half-made run store (or run directory) behind.
-        if new_store and not any(ctx.store.counts().values()):
-            ctx.store.close()
-            _discard_store(run_dir, remove_dir=new_dir)
+        if new_store and ctx.store.is_empty():
+            ctx.store.discard()
+            if new_dir:
+                with contextlib.suppress(OSError):  # not empty: something else is in it now
+                    run_dir.rmdir()
         raise
     finally:
         ctx.store.close()
@@ -115,16 +117,6 @@ def _run_stages(
             f"≤{est.tokens_out_max} output tokens, ≤ {total}. Token counts are estimates "
             "(~4 characters a token); judge calls assume max-length answers."
         )
-
-
-def _discard_store(run_dir: Path, *, remove_dir: bool) -> None:
-    """Remove an empty store this command created (and its folder, when it created that too)."""
-    path = store_path(run_dir)
-    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        p.unlink(missing_ok=True)
-    if remove_dir:
-        with contextlib.suppress(OSError):  # not empty: something else is in it now
-            run_dir.rmdir()
 
 
 @app.command()

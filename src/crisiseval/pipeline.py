@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from crisiseval.config import StudyConfig, parse_study
+from crisiseval.config import StudyConfig, endpoint_identity, parse_study
 from crisiseval.engine import CallSpec, Engine, Estimate
 from crisiseval.engine.cells import max_tokens_of
 from crisiseval.errors import ConfigError, InputError
@@ -80,12 +80,14 @@ def _corpus_sample(store: Store, cfg: StudyConfig, log: Callable[[str], None]) -
 
     sc = cfg.sample
     assert sc is not None
-    stats = build_corpus(store, [(s.id, Path(s.path) if s.path else None) for s in sc.sources])
+    with store.transaction():  # a source in the wrong schema leaves the store as it was
+        stats = build_corpus(store, [(s.id, Path(s.path) if s.path else None) for s in sc.sources])
+        sources = sorted(stats.sources)
+        n = sc.n_per_source or max(1, len(store.items_frame()))
+        ids = save_per_source_sample(store, sc.name, n, sc.seed, sources=sources)
     for row in stats.rows():
         log("corpus " + ", ".join(f"{k}={v}" for k, v in row.items()))
-    sources = sorted(stats.sources)
-    n = sc.n_per_source or max(1, len(store.items_frame()))
-    return save_per_source_sample(store, sc.name, n, sc.seed, sources=sources)
+    return ids
 
 
 @dataclass
@@ -166,12 +168,12 @@ def run_study(
     cfg = ctx.cfg
     result = StudyResult()
     # Fail on every config problem before the first call.
-    ctx.engine.preflight(ctx.models_used(stages), check_network=not dry_run)
+    # (A dry run needs no key and no network: it only counts.)
+    ctx.engine.preflight(ctx.models_used(stages), connect=not dry_run)
     item_ids = ensure_sample(ctx.store, cfg, per_label=per_label, log=log)
     if dry_run:
         result.estimate = estimate_study(ctx, item_ids)
         return result
-    respondent_models: list[str] = []
     if "classify" in stages and cfg.classify:
         r = classify.run_classify(
             ctx.store, ctx.engine, ctx.taxonomy, item_ids, cfg.classify.models, cfg.classify.runs
@@ -182,8 +184,6 @@ def run_study(
             ctx.store, ctx.engine, item_ids, cfg.respond.respondents, cfg.respond.runs
         )
         _emit(rr.lines(), result, log)
-    if cfg.respond:
-        respondent_models = [r.model for r in cfg.respond.respondents]
     if "judge" in stages and cfg.judge:
         jr = judge.run_judge(
             ctx.store,
@@ -194,10 +194,20 @@ def run_study(
             cfg.judge.judges,
             cfg.judge.runs,
             label_rater=ctx.label_rater(),
-            respondent_models=respondent_models,
+            respondents=[r.name for r in cfg.respond.respondents] if cfg.respond else None,
+            response_runs=cfg.respond.runs if cfg.respond else None,
+            self_judges=self_judges(cfg),
         )
         _emit(jr.lines(), result, log)
     return result
+
+
+def self_judges(cfg: StudyConfig) -> list[str]:
+    """Judges that are also respondents: the same endpoint and model, whatever the names."""
+    if cfg.judge is None or cfg.respond is None:
+        return []
+    answering = {endpoint_identity(cfg.models[r.model]) for r in cfg.respond.respondents}
+    return [j for j in cfg.judge.judges if endpoint_identity(cfg.models[j]) in answering]
 
 
 def _emit(lines: list[str], result: StudyResult, log: Callable[[str], None]) -> None:

@@ -147,6 +147,7 @@ class Store:
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self.conn = conn
+        self._depth = 0
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -200,6 +201,16 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def is_empty(self) -> bool:
+        """True when no table holds a row (a store just created)."""
+        return not any(self.counts().values())
+
+    def discard(self) -> None:
+        """Close and delete this store's files (used when a command that created it failed)."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+
     def __enter__(self) -> Store:
         return self
 
@@ -208,14 +219,28 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An atomic group of writes (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
+        """An atomic group of writes (BEGIN IMMEDIATE ... COMMIT, rolled back on error).
+
+        Nested use joins the outer transaction, so a caller can make several store methods (each
+        transactional on its own) all-or-nothing, e.g. a whole import.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
         self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self.conn
         except BaseException:
+            self._depth = 0
             self.conn.execute("ROLLBACK")
             raise
         else:
+            self._depth = 0
             self.conn.execute("COMMIT")
 
     def schema_version(self) -> int:

@@ -94,7 +94,7 @@ def test_unreachable_base_url(store, h) -> None:
 def test_preflight_without_network_skips_reachability(store, h) -> None:
     url = f"http://127.0.0.1:{h.free_port()}/v1"
     eng = h.engine(store, {"dead": ModelConfig(base_url=url, model="x")})
-    eng.preflight(["dead"], check_network=False)  # no error
+    eng.preflight(["dead"], connect=False)  # no error
 
 
 def test_non_http_base_url(store, h) -> None:

@@ -4,6 +4,7 @@ label's five rubric levels (package rubric or the paper's protocol.csv), scores 
 
 from __future__ import annotations
 
+from crisiseval.pipeline import self_judges
 from crisiseval.stages.classify import run_classify
 from crisiseval.stages.judge import run_judge
 from crisiseval.stages.respond import run_respond
@@ -29,7 +30,6 @@ def _prepare(kit, srv, ctx, labels, *, classify_rules=None):
 
 def _judge(ctx, ids, **kw):
     cfg = ctx.cfg
-    respondent_models = [r.model for r in cfg.respond.respondents]
     return run_judge(
         ctx.store,
         ctx.engine,
@@ -39,7 +39,9 @@ def _judge(ctx, ids, **kw):
         cfg.judge.judges,
         cfg.judge.runs,
         label_rater=ctx.label_rater(),
-        respondent_models=kw.get("respondent_models", respondent_models),
+        respondents=kw.get("respondents"),
+        response_runs=kw.get("response_runs"),
+        self_judges=kw.get("self_judges", self_judges(cfg)),
     )
 
 
@@ -240,3 +242,65 @@ def test_judging_again_sends_nothing(kit, srv) -> None:
     assert len(srv.requests()) == n
     assert again.summary.cached == first.summary.total == 4
     assert len(kit.rows(ctx, "SELECT * FROM judgments")) == 4
+
+
+def test_only_configured_respondents_and_runs_are_judged(kit, srv) -> None:
+    ctx = kit.open(_config(kit))
+    _items, ids = _prepare(kit, srv, ctx, ["self_harm"])
+    # an answer from a respondent that is not in this configuration
+    ctx.store.upsert_responses(
+        [
+            {
+                "response_id": "rs_other",
+                "item_id": ids[0],
+                "respondent": "old",
+                "run_index": 1,
+                "text": "an old answer",
+                "status": "ok",
+                "origin": "respond",
+            },
+            {
+                "response_id": "rs_run2",
+                "item_id": ids[0],
+                "respondent": "r",
+                "run_index": 2,
+                "text": "a second run",
+                "status": "ok",
+                "origin": "respond",
+            },
+        ]
+    )
+    _judge(ctx, ids, respondents=["r"], response_runs=1)
+    judged = {row["response_id"] for row in kit.rows(ctx, "SELECT response_id FROM judgments")}
+    assert "rs_other" not in judged and "rs_run2" not in judged and len(judged) == 1
+
+
+def test_fewer_judge_runs_remove_the_extra_judgments(kit, srv) -> None:
+    ctx = kit.open(_config(kit))
+    _items, ids = _prepare(kit, srv, ctx, ["self_harm"])
+    _judge(ctx, ids)
+    fewer = kit.open(_config(kit, runs=1))
+    run_judge(
+        ctx.store,
+        ctx.engine,
+        ctx.taxonomy,
+        ctx.rubric,
+        ids,
+        ["j"],
+        1,
+        label_rater=fewer.label_rater(),
+    )
+    runs = kit.rows(ctx, "SELECT run_index FROM judgments")
+    assert runs == [{"run_index": 1}]
+
+
+def test_stale_judgments_are_removed_when_an_item_loses_its_label(kit, srv) -> None:
+    ctx = kit.open(_config(kit))
+    _items, ids = _prepare(kit, srv, ctx, ["self_harm"])
+    _judge(ctx, ids)
+    assert kit.rows(ctx, "SELECT COUNT(*) AS n FROM judgments") == [{"n": 2}]  # 2 judge runs
+    with ctx.store.transaction() as c:
+        c.execute("DELETE FROM labels WHERE rater LIKE 'majority:%'")
+    result = _judge(ctx, ids)
+    assert result.responses == 0
+    assert kit.rows(ctx, "SELECT COUNT(*) AS n FROM judgments") == [{"n": 0}]

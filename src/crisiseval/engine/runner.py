@@ -56,6 +56,7 @@ from crisiseval.engine.endpoints import (
     InfraError,
     StructuredMode,
     make_endpoint,
+    resolve_gguf,
 )
 from crisiseval.engine.limits import TokenBucket, backoff_delay
 from crisiseval.errors import ConfigError
@@ -189,12 +190,20 @@ class Engine:
             else cfg.structured_output
         )
 
-    def preflight(self, names: Sequence[str], *, check_network: bool = True) -> None:
-        """Fail before any call: unknown model, missing key variable, missing GGUF, dead URL."""
+    def preflight(self, names: Sequence[str], *, connect: bool = True) -> None:
+        """Fail before any call: unknown model, missing key variable, missing GGUF, dead URL.
+
+        With ``connect=False`` (a dry run) only what needs neither keys nor network is checked:
+        the model names and local GGUF files.
+        """
         for name in dict.fromkeys(names):
+            cfg = self.model(name)
+            if cfg.provider == "llama_cpp":
+                resolve_gguf(cfg, name)
+            if not connect:
+                continue
             self.endpoint(name)
-            cfg = self.models[name]
-            if check_network and cfg.provider == "openai" and cfg.base_url:
+            if cfg.provider == "openai" and cfg.base_url:
                 check_reachable(name, cfg.base_url)
 
     def price(self, name: str) -> Price | None:

@@ -1074,4 +1074,5 @@ def import_study(store: Store, study_dir: Path) -> ImportSummary:
     study_dir = Path(study_dir)
     if not study_dir.is_dir():
         raise InputError(f"{study_dir}: not a directory (expected the study's released data)")
-    return _Importer(store, study_dir).run()
+    with store.transaction():  # all or nothing: a bad file leaves the store as it was
+        return _Importer(store, study_dir).run()

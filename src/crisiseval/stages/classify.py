@@ -8,29 +8,17 @@ out of judging.
 
 from __future__ import annotations
 
-import enum
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from crisiseval.engine import CallSpec, Engine, RunSummary
+from crisiseval.stages.outputs import ClassifyOutput
 from crisiseval.store import Store
-from crisiseval.taxonomy import LABELS, Taxonomy
+from crisiseval.taxonomy import Taxonomy
 
 PROMPT_VERSION = "classify-v1"
-
-CrisisLabel = enum.Enum("CrisisLabel", {name: name for name in LABELS}, type=str)  # type: ignore[misc]
-
-
-class ClassifyOutput(BaseModel):
-    """What a classifier must return."""
-
-    label: CrisisLabel
-    explanation: str = Field(max_length=200)
-
 
 SYSTEM = (
     "You help a clinical research team triage messages written to a mental-health support "

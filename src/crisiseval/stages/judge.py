@@ -13,20 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from crisiseval.engine import CallSpec, Engine, RunSummary
+from crisiseval.stages.outputs import JudgeOutput
 from crisiseval.store import Store
 from crisiseval.taxonomy import Rubric, Taxonomy
 
 PROMPT_VERSION = "judge-v1"
-
-
-class JudgeOutput(BaseModel):
-    """What a judge must return."""
-
-    score: int = Field(ge=1, le=5)
-    explanation: str = Field(max_length=300)
 
 
 SYSTEM = (
@@ -113,15 +105,31 @@ def run_judge(
     runs: int,
     *,
     label_rater: str,
-    respondent_models: Sequence[str] = (),
+    respondents: Sequence[str] | None = None,
+    response_runs: int | None = None,
+    self_judges: Sequence[str] = (),
 ) -> JudgeResult:
+    """Judge the answers of ``respondents`` (all when None), runs 1..``response_runs``.
+
+    Judgments this stage wrote earlier for the same items and judges that are out of scope now
+    (an item that lost its label, fewer judge runs, a respondent no longer configured) are
+    removed, so the scores always describe the current configuration. ``self_judges``: judges that
+    share an endpoint with a respondent (warned about).
+    """
     labels = item_labels(store, label_rater)
     wanted = set(item_ids)
-    responses = store.conn.execute(
-        "SELECT response_id, item_id, text FROM responses WHERE status = 'ok' "
-        "ORDER BY item_id, respondent, run_index"
+    rows_in = store.conn.execute(
+        "SELECT response_id, item_id, text, respondent, run_index FROM responses "
+        "WHERE status = 'ok' ORDER BY item_id, respondent, run_index"
     ).fetchall()
-    responses = [r for r in responses if r[1] in wanted]
+    keep = set(respondents) if respondents is not None else None
+    responses = [
+        (r[0], r[1], r[2])
+        for r in rows_in
+        if r[1] in wanted
+        and (keep is None or r[3] in keep)
+        and (response_runs is None or r[4] <= response_runs)
+    ]
     turns = store.item_turns(list(wanted))
     specs: list[CallSpec] = []
     version = f"{PROMPT_VERSION}:{rubric.version}:{taxonomy.version}"
@@ -156,10 +164,10 @@ def run_judge(
         responses=judged,
         per_judge={j: Counter() for j in judges},
     )
-    both = sorted(set(judges) & set(respondent_models))
-    if both:
+    if self_judges:
         out.warnings.append(
-            f"{', '.join(both)} both answer and judge: a model may rate its own answers leniently"
+            f"{', '.join(sorted(self_judges))} also answer (the same model behind both roles): "
+            "a model may rate its own answers leniently"
         )
     rows: list[dict[str, Any]] = []
     for spec, key in zip(specs, summary.keys, strict=True):
@@ -184,4 +192,25 @@ def run_judge(
             }
         )
     store.upsert_judgments(rows)
+    _remove_stale(store, wanted, judges, specs)
     return out
+
+
+def _remove_stale(
+    store: Store, items: set[str], judges: Sequence[str], specs: Sequence[CallSpec]
+) -> None:
+    current = {(s.context["response_id"], s.model, s.run_index + 1) for s in specs}
+    marks = ",".join("?" * len(judges))
+    existing = store.conn.execute(
+        "SELECT j.response_id, j.judge, j.run_index, r.item_id FROM judgments j "
+        "JOIN responses r ON r.response_id = j.response_id "
+        f"WHERE j.origin = 'judge' AND j.judge IN ({marks})",
+        list(judges),
+    ).fetchall()
+    stale = [(r[0], r[1], r[2]) for r in existing if r[3] in items and r[:3] not in current]
+    if stale:
+        with store.transaction() as c:
+            c.executemany(
+                "DELETE FROM judgments WHERE response_id = ? AND judge = ? AND run_index = ?",
+                stale,
+            )
