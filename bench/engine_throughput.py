@@ -90,9 +90,7 @@ def engine_run(
 ) -> tuple[float, int]:
     store = Store.open(store_dir)
     models = {
-        "mock": ModelConfig(
-            base_url=base_url, model="mock", limits=Limits(concurrency=concurrency)
-        )
+        "mock": ModelConfig(base_url=base_url, model="mock", limits=Limits(concurrency=concurrency))
     }
     engine = Engine(store, models, progress=False)
     specs = [CallSpec(role="bench", model="mock", messages=m) for m in msgs]
@@ -116,8 +114,15 @@ def main() -> None:
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "crisiseval.testing.mockserver", "--port", str(port),
-         "--latency", str(args.latency)],
+        [
+            sys.executable,
+            "-m",
+            "crisiseval.testing.mockserver",
+            "--port",
+            str(port),
+            "--latency",
+            str(args.latency),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

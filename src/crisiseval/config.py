@@ -6,7 +6,6 @@ API keys are never in the file: ``api_key_env`` names the environment variable t
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from crisiseval.errors import ConfigError
+from crisiseval.errors import ConfigError, InputError
+from crisiseval.textio import read_text
 
 
 class _Strict(BaseModel):
@@ -141,11 +141,22 @@ class StudyConfig(_Strict):
             if name not in self.models:
                 known = ", ".join(sorted(self.models)) or "none"
                 raise ValueError(f"{where}: unknown model {name!r} (models defined: {known})")
+        c = self.classify
+        if c and c.majority_of is not None and c.majority_of not in c.models:
+            raise ValueError(
+                f"classify.majority_of: {c.majority_of!r} is not one of classify.models "
+                f"({', '.join(c.models)})"
+            )
+        if self.respond:
+            seen: set[str] = set()
+            for r in self.respond.respondents:
+                if r.name in seen:
+                    raise ValueError(
+                        f"respond.respondents: the name {r.name!r} is used twice (each respondent "
+                        "needs its own name)"
+                    )
+                seen.add(r.name)
         return self
-
-    def price_for(self, name: str) -> Price | None:
-        cfg = self.models[name]
-        return cfg.price or self.prices.get(cfg.model) or self.prices.get(name)
 
 
 def _format_validation_error(path: Path | str, exc: ValidationError) -> str:
@@ -162,9 +173,9 @@ def load_study(path: Path | str) -> StudyConfig:
     """Read and validate an experiment YAML; every problem is a one-line ConfigError."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read experiment file ({exc.strerror})") from exc
+        text = read_text(path)
+    except InputError as exc:
+        raise ConfigError(f"cannot read the experiment file: {exc}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -216,7 +227,3 @@ def endpoint_identity(cfg: ModelConfig, gguf_sha256: str | None = None) -> str:
     if cfg.provider == "llama_cpp":
         return f"llama_cpp:{gguf_sha256 or cfg.gguf or 'embedded'}"
     return f"openai:{(cfg.base_url or '').rstrip('/')}:{cfg.model}"
-
-
-def short_hash(text: str, n: int = 12) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]

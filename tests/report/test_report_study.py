@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -24,10 +23,7 @@ def test_study_report(study_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     with Store.open(run) as store:
         import_study(store, study_dir)
-        start = time.perf_counter()
         paths = build_report(store, run / "report")
-        elapsed = time.perf_counter() - start
-    assert elapsed < 45, f"the study's report took {elapsed:.1f} s"
     html = paths.html.read_text(encoding="utf-8")
     assert len(html) < 8_000_000
     assert not EXTERNAL.findall(html)

@@ -12,9 +12,10 @@ connection errors, 429, 5xx, other HTTP errors); the engine retries the retryabl
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import hashlib
 import importlib.metadata
-import json
 import os
 import threading
 from dataclasses import dataclass
@@ -180,6 +181,8 @@ class OpenAIEndpoint:
             body = _redact(str(getattr(exc, "body", "") or exc.message), self._key)[:500]
             if status == 429:
                 kind = "rate_limit"
+            elif status in (408, 409):  # request timeout / conflict: transient, as the SDK says
+                kind = "timeout" if status == 408 else "server"
             elif status >= 500:
                 kind = "server"
             else:
@@ -276,6 +279,16 @@ _LLAMA_CACHE: dict[tuple[str, int, int], Any] = {}
 _LLAMA_LOCK = threading.Lock()
 
 
+def _close_models() -> None:
+    """Free the models before the interpreter tears down llama.cpp's bindings (which otherwise
+    makes every ``Llama.__del__`` print an ignored-exception traceback at exit)."""
+    with _LLAMA_LOCK:
+        for llama in _LLAMA_CACHE.values():
+            with contextlib.suppress(Exception):
+                llama.close()
+        _LLAMA_CACHE.clear()
+
+
 class LlamaCppEndpoint:
     """A GGUF model run in-process; calls run one at a time in a worker thread."""
 
@@ -299,6 +312,8 @@ class LlamaCppEndpoint:
                 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 from llama_cpp import Llama
 
+                if not _LLAMA_CACHE:
+                    atexit.register(_close_models)
                 _LLAMA_CACHE[key] = Llama(
                     model_path=str(self.path),
                     n_ctx=self.cfg.n_ctx,
@@ -352,7 +367,3 @@ def make_endpoint(name: str, cfg: ModelConfig) -> Endpoint:
     if cfg.provider == "llama_cpp":
         return LlamaCppEndpoint(name, cfg)
     return OpenAIEndpoint(name, cfg)
-
-
-def schema_json(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"))

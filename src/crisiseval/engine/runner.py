@@ -159,6 +159,7 @@ class Engine:
         self._rng = random.Random(seed)
         self._buffer: list[tuple[Any, ...]] = []
         self._flush_needed: asyncio.Event | None = None
+        self._writer_task: asyncio.Task[None] | None = None
         self._summary = RunSummary()
 
     # ------------------------------------------------------------------ setup
@@ -321,6 +322,7 @@ class Engine:
 
         self._flush_needed = asyncio.Event()
         writer = asyncio.create_task(self._writer())
+        self._writer_task = writer
         progress = self._make_progress()
         task_id = (
             progress.add_task(description, total=n_todo, tokens="0/0", cost="")
@@ -413,6 +415,12 @@ class Engine:
         tick: Callable[[], None],
     ) -> None:
         while True:
+            writer = self._writer_task
+            if writer is not None and writer.done():
+                # The store stopped taking results (disk full, locked): stop calling, or every
+                # later answer would be paid for and lost.
+                writer.result()
+                raise RuntimeError("the result writer stopped")
             try:
                 job = queue.get_nowait()
             except asyncio.QueueEmpty:

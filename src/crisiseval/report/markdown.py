@@ -1,12 +1,14 @@
 """The Markdown twin of the HTML report (same tables, figures linked as files).
 
 Dataset text is HTML-escaped here too (``<`` becomes ``&lt;``), since Markdown renderers pass
-raw HTML through; in table cells ``|`` is escaped and line breaks become spaces.
+raw HTML through, and Markdown metacharacters are backslash-escaped (no link, image or code span
+can come from data); in table cells line breaks become spaces.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,9 +17,18 @@ from crisiseval.report.model import GalleryEntry, Table
 __all__ = ["md_table", "md_text", "render_markdown"]
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]~])")
+_BULLET = re.compile(r"^(\s*)([-+#])", re.MULTILINE)
+_NUMBERED = re.compile(r"^(\s*\d+)([.)])", re.MULTILINE)
+
+
 def md_text(text: str) -> str:
-    """Escape text for Markdown prose: HTML special characters only."""
-    return html.escape(str(text), quote=False)
+    """Escape text for Markdown prose: HTML special characters, and every Markdown
+    metacharacter with a backslash, so dataset text can form no link, image, code span or
+    emphasis (an image link would fetch from the network when the report is viewed)."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    escaped = _BULLET.sub(r"\1\\\2", escaped)  # no list item or heading from data
+    return _NUMBERED.sub(r"\1\\\2", escaped)
 
 
 def _cell(text: str) -> str:
@@ -51,8 +62,8 @@ def _gallery(entries: Sequence[GalleryEntry]) -> list[str]:
             label = e.label
             out += [f"### {md_text(e.label)}", ""]
         out.append(
-            f"**#{e.rank}** · score {e.score:.2f} · respondent `{md_text(e.respondent)}` "
-            f"run {e.response_run} · item `{md_text(e.item_id)}`"
+            f"**#{e.rank}** · score {e.score:.2f} · respondent {md_text(e.respondent)} "
+            f"run {e.response_run} · item {md_text(e.item_id)}"
         )
         out.append("")
         for i, turn in enumerate(e.turns, 1):
@@ -76,14 +87,14 @@ def render_markdown(
         lines += [f"**{md_text(notice)}**", ""]
     lines.append(
         f"Generated {ov.generated_at} by crisiseval {ov.version} · store "
-        f"`{md_text(ov.store)}`" + (f" (created {ov.created_at})" if ov.created_at else "")
+        f"{md_text(ov.store)}" + (f" (created {ov.created_at})" if ov.created_at else "")
     )
     lines.append("")
     lines.append(" · ".join(f"**{n}** {name}" for name, n in ov.counts))
     lines.append("")
     if ov.samples:
         lines.append(
-            "Samples: " + ", ".join(f"`{md_text(n)}` ({k} items)" for n, k in ov.samples) + "."
+            "Samples: " + ", ".join(f"{md_text(n)} ({k} items)" for n, k in ov.samples) + "."
         )
         lines.append("")
     if ov.problems:

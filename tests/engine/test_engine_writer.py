@@ -1,0 +1,29 @@
+"""When the store stops taking results, the engine stops calling (nothing paid for and lost)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+
+def test_a_failing_writer_stops_the_batch(srv, store, h, monkeypatch) -> None:
+    srv.set_rules([{"kind": "latency", "delay": 0.02}])
+    models = {"m": h.model(srv, h.limits(concurrency=2))}
+    eng = h.engine(store, models)
+    flushes = {"n": 0}
+    real_flush = eng._flush
+
+    def flaky_flush() -> None:
+        flushes["n"] += 1
+        if flushes["n"] >= 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        real_flush()
+
+    monkeypatch.setattr(eng, "_flush", flaky_flush)
+    with pytest.raises((sqlite3.OperationalError, RuntimeError)):
+        eng.run_sync(h.specs(200), h.Out)
+    # The workers stopped soon after the writer died, far from all 200 calls.
+    assert len(srv.requests()) < 50
+    statuses = {r["status"] for r in h.rows(store)}
+    assert statuses <= {"pending", "done"}
