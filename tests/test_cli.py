@@ -325,6 +325,21 @@ def test_dry_run_needs_no_reachable_endpoint(tmp_path: Path, monkeypatch, capsys
     assert "no price" in out and "unknown (a model has no price)" in out
 
 
+def test_dry_run_needs_no_api_key(tmp_path: Path, monkeypatch, capsys, srv) -> None:
+    data = _study(srv)
+    data["models"]["m"]["api_key_env"] = "CRISISEVAL_TEST_UNSET_KEY"
+    monkeypatch.delenv("CRISISEVAL_TEST_UNSET_KEY", raising=False)
+    study = _write(tmp_path / "study.yaml", data)
+    code, out, err = _cli(
+        monkeypatch, capsys, "run", str(study), "--run-dir", str(tmp_path / "r"), "--dry-run"
+    )
+    assert code == 0, err
+    assert "Dry run" in out
+    # ...but a real run still refuses, before any call.
+    code, out, err = _cli(monkeypatch, capsys, "run", str(study), "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and "CRISISEVAL_TEST_UNSET_KEY" in err
+
+
 def test_version(monkeypatch, capsys) -> None:
     code, out, err = _cli(monkeypatch, capsys, "--version")
     assert code == 0 and out.strip() == f"crisiseval {__version__}" and not err

@@ -64,8 +64,8 @@ def test_good_file_loads(tmp_path: Path) -> None:
     assert cfg.models["gpt"].limits.concurrency == 4 and cfg.models["gpt"].limits.rpm == 500
     assert cfg.models["gpt"].limits.max_retries == 5  # defaults fill the rest
     assert cfg.classify is not None and cfg.classify.runs == 3
-    assert cfg.price_for("gpt") == Price(input_per_m=0.15, output_per_m=0.6)
-    assert cfg.price_for("smol") is None
+    assert cfg.prices["gpt-4o-mini"] == Price(input_per_m=0.15, output_per_m=0.6)
+    assert "smol" not in cfg.prices
 
 
 def test_relative_paths_resolve_against_the_file(tmp_path: Path, monkeypatch) -> None:
@@ -154,7 +154,7 @@ def test_not_a_mapping(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     msg = _error(tmp_path / "nope.yaml")
-    assert "cannot read" in msg
+    assert "no such file" in msg and "experiment file" in msg
 
 
 def test_openai_model_needs_base_url_and_model(tmp_path: Path) -> None:
@@ -189,3 +189,22 @@ def test_endpoint_identity_never_holds_the_key(monkeypatch) -> None:
     local = ModelConfig(provider="llama_cpp", gguf="/a/b.gguf")
     assert endpoint_identity(local, "abc123") == "llama_cpp:abc123"
     assert endpoint_identity(ModelConfig(provider="llama_cpp")) == "llama_cpp:embedded"
+
+
+def test_non_utf8_file_is_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    assert "not UTF-8" in _error(p)
+
+
+def test_majority_of_must_be_a_classifier(tmp_path: Path) -> None:
+    text = GOOD.replace("  runs: 3\nrespond:", "  runs: 3\n  majority_of: gpt-5\nrespond:")
+    assert "classify.majority_of" in _error(_write(tmp_path, text))
+
+
+def test_respondent_names_are_unique(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "    - {name: helper, model: smol}",
+        "    - {name: helper, model: smol}\n    - {name: helper, model: gpt}",
+    )
+    assert "used twice" in _error(_write(tmp_path, text))

@@ -175,7 +175,7 @@ def load_study(path: Path | str) -> StudyConfig:
     try:
         text = read_text(path)
     except InputError as exc:
-        raise ConfigError(f"cannot read the experiment file: {exc}") from None
+        raise ConfigError(f"{exc} (the experiment file)") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
