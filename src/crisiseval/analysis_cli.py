@@ -188,10 +188,11 @@ def scores(
 
     with _open(run_dir) as store:
         judgments = store.judgments_frame()
+        responses = store.responses_frame()
     if judgments.empty:
         raise NoDataError(NO_JUDGMENTS)
     chosen = judge or primary_judge(judgments)
-    section = scores_section(judgments, judge=chosen, n_boot=n_boot, seed=seed)
+    section = scores_section(judgments, judge=chosen, n_boot=n_boot, seed=seed, responses=responses)
     others = sorted(set(judgments["judge"]) - {chosen})
     if judge is None and others:
         section.notes.append(

@@ -45,6 +45,7 @@ __all__ = [
     "NO_LABEL",
     "ResponseScores",
     "judges",
+    "response_coverage",
     "response_scores",
     "score_bin",
     "score_bins",
@@ -298,3 +299,37 @@ def score_summary(
         row["n_failed"] = int(group["n_failed"].sum())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def response_coverage(responses: pd.DataFrame, judgments: pd.DataFrame, judge: str) -> pd.DataFrame:
+    """Per respondent: how many answers exist, failed (infrastructure), and got a score.
+
+    The score tables start from judgments, so an answer that failed, or was never judged (its
+    input has no label), or whose judge runs all failed, would be invisible there; this table
+    counts them. Columns: respondent, responses, failed, answered, scored, not_scored.
+    """
+    require_columns(responses, ("response_id", "respondent", "status"), "responses")
+    require_columns(judgments, ("response_id", "judge", "status"), "judgments")
+    if responses.empty:
+        raise AnalysisError("no responses in the store")
+    valid = judgments[(judgments["judge"] == judge) & (judgments["status"] == "ok")]
+    scored_ids = set(valid["response_id"])
+    frame = responses.assign(
+        failed=responses["status"] != "ok",
+        answered=responses["status"] == "ok",
+        scored=responses["response_id"].isin(scored_ids) & (responses["status"] == "ok"),
+    )
+    out = (
+        frame.groupby("respondent", sort=True)
+        .agg(
+            responses=("response_id", "size"),
+            failed=("failed", "sum"),
+            answered=("answered", "sum"),
+            scored=("scored", "sum"),
+        )
+        .reset_index()
+    )
+    out["not_scored"] = out["answered"] - out["scored"]
+    for col in ("responses", "failed", "answered", "scored", "not_scored"):
+        out[col] = out[col].astype(int)
+    return out

@@ -99,16 +99,18 @@ def collect_sections(
             skipped.append((name, "no judgments in the store"))
         return sections, skipped
     main_judge = judge or primary_judge(judgments)
+    responses = store.responses_frame()
     scores = attempt(
         "Appropriateness scores",
-        lambda: scores_section(judgments, judge=main_judge, n_boot=n_boot, seed=seed),
+        lambda: scores_section(
+            judgments, judge=main_judge, n_boot=n_boot, seed=seed, responses=responses
+        ),
     )
     if scores is not None and judgments["judge"].nunique() > 1:
         table = all_judges_table(judgments)
         if table is not None:
             scores.tables.append(table)
     attempt("Judge validity", lambda: validity_section(judgments))
-    responses = store.responses_frame()
     items = store.items_frame()
     attempt(
         "Failure gallery",

@@ -32,7 +32,7 @@ from crisiseval.analysis import agreement as ag
 from crisiseval.analysis.common import AnalysisError, rater_key
 from crisiseval.analysis.failures import failure_gallery
 from crisiseval.analysis.judge_validity import validity_matrix, with_jury
-from crisiseval.analysis.scores import BINS, score_summary
+from crisiseval.analysis.scores import BINS, response_coverage, score_summary
 from crisiseval.report import figures as fg
 from crisiseval.report.model import (
     FigureSpec,
@@ -659,9 +659,11 @@ def scores_section(
     judge: str | None = None,
     n_boot: int = 2000,
     seed: int = 0,
+    responses: pd.DataFrame | None = None,
 ) -> Section:
     """Appropriateness scores of one judge (default: :func:`primary_judge`) per respondent and
-    per respondent x label, with bin shares, harmful shares and figures."""
+    per respondent x label, with bin shares, harmful shares and figures. With ``responses``,
+    a first table counts every answer (failed, scored, not scored), so none is dropped."""
     if judgments.empty:
         raise NoDataError(NO_JUDGMENTS)
     judge = judge or primary_judge(judgments)
@@ -691,6 +693,29 @@ def scores_section(
         )
     if n_boot <= 0:
         section.notes.append("Bootstrap intervals were not computed (n_boot = 0).")
+    if responses is not None and not responses.empty:
+        coverage = response_coverage(responses, judgments, judge)
+        failed, unscored = int(coverage["failed"].sum()), int(coverage["not_scored"].sum())
+        if failed or unscored:
+            section.notes.append(
+                f"{failed} answers failed (infrastructure, not model behaviour) and {unscored} "
+                f"answers have no score from {judge} (input without a label, or every judge run "
+                "unusable); they are counted below, not in the means."
+            )
+        section.tables.append(
+            make_table(
+                "responses_by_respondent",
+                f"Answers per respondent (judge {judge})",
+                coverage,
+                [
+                    ("respondent", _s("respondent"), False),
+                    ("answers", _i("responses"), True),
+                    ("failed", _i("failed"), True),
+                    ("scored", _i("scored"), True),
+                    ("not scored", _i("not_scored"), True),
+                ],
+            )
+        )
     section.tables.append(
         make_table(
             "scores_by_respondent",
