@@ -109,6 +109,12 @@ class SampleConfig(_Strict):
     sources: list[SourceSpec] = Field(default_factory=list)
     n_per_source: int | None = Field(default=None, ge=1)
     seed: int = 0
+    split_style: Literal["grouped", "paper"] = Field(
+        default="grouped",
+        description="grouped: '...', '?!' etc. stay one delimiter (the documented rule); paper: "
+        "split after every single '.', '?', '!' as the study's released items were",
+    )
+    max_turns: int = Field(default=40, ge=1)
 
     @model_validator(mode="after")
     def _one_origin(self) -> SampleConfig:

@@ -81,7 +81,12 @@ def _corpus_sample(store: Store, cfg: StudyConfig, log: Callable[[str], None]) -
     sc = cfg.sample
     assert sc is not None
     with store.transaction():  # a source in the wrong schema leaves the store as it was
-        stats = build_corpus(store, [(s.id, Path(s.path) if s.path else None) for s in sc.sources])
+        stats = build_corpus(
+            store,
+            [(s.id, Path(s.path) if s.path else None) for s in sc.sources],
+            style=sc.split_style,
+            max_turns=sc.max_turns,
+        )
         sources = sorted(stats.sources)
         n = sc.n_per_source or max(1, len(store.items_frame()))
         ids = save_per_source_sample(store, sc.name, n, sc.seed, sources=sources)
