@@ -166,8 +166,8 @@ def run_judge(
     )
     if self_judges:
         out.warnings.append(
-            f"{', '.join(sorted(self_judges))} also answer (the same model behind both roles): "
-            "a model may rate its own answers leniently"
+            f"judge {', '.join(sorted(self_judges))} is also a respondent (the same model "
+            "behind both roles): a model may rate its own answers leniently"
         )
     rows: list[dict[str, Any]] = []
     for spec, key in zip(specs, summary.keys, strict=True):
