@@ -77,3 +77,41 @@ def test_split_style_paper_splits_at_every_single_delimiter(tmp_path: Path) -> N
     g, p = first_turns(grouped), first_turns(paper)
     assert g[:2] == ["Wait...", "is this normal?!"]  # the documented rule: '...' and '?!' kept
     assert p[:2] == ["Wait.", "is this normal?"]  # the study's items: every single delimiter
+
+
+def test_a_changed_recipe_needs_a_new_sample_name(tmp_path: Path) -> None:
+    import pytest
+
+    from crisiseval.errors import ConfigError
+
+    first, _ = _run(tmp_path, "grouped", "same")
+    first.store.close()
+    with pytest.raises(ConfigError, match="split_style"):
+        _run(tmp_path, "paper", "same")
+
+
+def test_a_sample_is_drawn_from_this_build_only(tmp_path: Path) -> None:
+    ctx, _ = _run(tmp_path, "grouped", "mixed")
+    ctx.store.close()
+    # the same run dir, another style and another sample name: no item of the first build
+    cfg_dir = tmp_path / "mixed"
+    from crisiseval.config import parse_study as parse
+
+    amod = tmp_path / "amod.jsonl"
+    cfg = parse(
+        {
+            "sample": {
+                "name": "b",
+                "sources": [
+                    {"id": "Amod/mental_health_counseling_conversations", "path": str(amod)}
+                ],
+                "n_per_source": 10,
+                "split_style": "paper",
+            }
+        }
+    )
+    ctx2 = StudyContext.open(cfg, cfg_dir)
+    run_study(ctx2, stages=("sample",), log=lambda _line: None)
+    turns = ctx2.store.item_turns(ctx2.store.sample_items("b"))
+    assert turns and all(t[0] == "Wait." for t in turns.values())
+    ctx2.store.close()

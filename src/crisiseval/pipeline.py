@@ -7,9 +7,11 @@ file again only does what is missing (and is a no-op when everything is done).
 from __future__ import annotations
 
 import importlib.resources
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -67,6 +69,7 @@ def ensure_sample(
             import_sample_file(store, Path(sc.from_file), sc.name)
             ids = store.sample_items(sc.name)
     else:
+        _check_recipe(store, cfg)
         ids = store.sample_items(sc.name) or _corpus_sample(store, cfg, log)
     if not ids:
         raise InputError(f"sample {sc.name!r} is empty: nothing to evaluate")
@@ -74,22 +77,56 @@ def ensure_sample(
     return ids
 
 
+def _corpus_recipe(cfg: StudyConfig) -> dict[str, Any]:
+    sc = cfg.sample
+    assert sc is not None
+    return {
+        "kind": "per_source",
+        "sources": [s.id for s in sc.sources],
+        "n_per_source": sc.n_per_source,
+        "seed": sc.seed,
+        "split_style": sc.split_style,
+        "max_turns": sc.max_turns,
+    }
+
+
+def _check_recipe(store: Store, cfg: StudyConfig) -> None:
+    """A sample built from sources keeps its recipe; a changed recipe needs a new name."""
+    sc = cfg.sample
+    assert sc is not None
+    row = store.conn.execute("SELECT recipe FROM sample_meta WHERE name = ?", (sc.name,)).fetchone()
+    if row is None:
+        return
+    old, new = json.loads(row[0]), _corpus_recipe(cfg)
+    diff = sorted(k for k in new if old.get(k) != new[k])
+    if diff:
+        raise ConfigError(
+            f"sample {sc.name!r} in this store was built with other settings ({', '.join(diff)}); "
+            "give the sample a new name (sample.name) to build it again"
+        )
+
+
 def _corpus_sample(store: Store, cfg: StudyConfig, log: Callable[[str], None]) -> list[str]:
-    """Build the corpus from the configured sources, then draw n items per source (seeded)."""
-    from crisiseval.corpus import build_corpus, save_per_source_sample
+    """Build the corpus from the configured sources, then draw n items per source (seeded)
+    from exactly the items this build kept."""
+    from crisiseval.corpus import build_corpus, sample_per_source
 
     sc = cfg.sample
     assert sc is not None
+    kept: list[tuple[str, str]] = []
     with store.transaction():  # a source in the wrong schema leaves the store as it was
         stats = build_corpus(
             store,
             [(s.id, Path(s.path) if s.path else None) for s in sc.sources],
             style=sc.split_style,
             max_turns=sc.max_turns,
+            kept=kept,
         )
-        sources = sorted(stats.sources)
-        n = sc.n_per_source or max(1, len(store.items_frame()))
-        ids = save_per_source_sample(store, sc.name, n, sc.seed, sources=sources)
+        n = sc.n_per_source or max(1, len(kept))
+        ids = sample_per_source(kept, n, sc.seed)
+        if not ids:
+            raise InputError(f"sample {sc.name!r}: the sources kept no item to sample")
+        store.save_sample(sc.name, ids, _corpus_recipe(cfg))
     for row in stats.rows():
         log("corpus " + ", ".join(f"{k}={v}" for k, v in row.items()))
     return ids

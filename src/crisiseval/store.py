@@ -235,13 +235,15 @@ class Store:
         self._depth = 1
         try:
             yield self.conn
-        except BaseException:
-            self._depth = 0
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self._depth = 0
             self.conn.execute("COMMIT")
+        except BaseException:
+            # SQLite may have rolled back already (e.g. "database or disk is full"): the real
+            # error must surface, not "cannot rollback - no transaction is active".
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._depth = 0
 
     def schema_version(self) -> int:
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()

@@ -27,3 +27,26 @@ def test_a_failing_writer_stops_the_batch(srv, store, h, monkeypatch) -> None:
     assert len(srv.requests()) < 50
     statuses = {r["status"] for r in h.rows(store)}
     assert statuses <= {"pending", "done"}
+
+
+def test_a_last_result_that_cannot_be_written_is_an_error_not_a_success(
+    srv, store, h, monkeypatch
+) -> None:
+    eng = h.engine(store, {"m": h.model(srv)})
+
+    def broken_write(rows) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(eng, "_write", broken_write)
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        eng.run_sync(h.specs(1), h.Out)
+    assert [r["status"] for r in h.rows(store)] == ["pending"]  # never reported as done
+
+
+def test_a_full_disk_surfaces_as_such(srv, store, h) -> None:
+    """SQLite rolls back by itself on SQLITE_FULL; the user must see that error."""
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    store.conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    eng = h.engine(store, {"m": h.model(srv)})
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        eng.run_sync(h.specs(300), h.Out)

@@ -116,3 +116,33 @@ def test_failed_responses_are_kept_as_failures_and_not_judged(kit, srv) -> None:
         ctx, "SELECT status FROM responses WHERE item_id = ?", items["anxiety_crisis"]
     )
     assert status == [{"status": "ok"}]
+
+
+def test_imported_answers_are_never_overwritten(kit, srv) -> None:
+    import pytest
+
+    from crisiseval.errors import StoreError
+
+    cfg = kit.config(respond={"runs": 1, "respondents": [{"name": "gpt-4o-mini", "model": "m"}]})
+    ctx = kit.open(cfg)
+    items = kit.items(ctx)
+    iid = items["self_harm"]
+    rid = response_id_for(iid, "gpt-4o-mini", 1)
+    ctx.store.upsert_responses(
+        [
+            {
+                "response_id": rid,
+                "item_id": iid,
+                "respondent": "gpt-4o-mini",
+                "run_index": 1,
+                "text": "the study's answer",
+                "status": "ok",
+                "origin": "import:llm_answer/x.json",
+            }
+        ]
+    )
+    n = len(srv.requests())
+    with pytest.raises(StoreError, match="already has answers from import"):
+        run_respond(ctx.store, ctx.engine, [iid], _respondents(cfg), 1)
+    assert len(srv.requests()) == n
+    assert kit.rows(ctx, "SELECT text FROM responses") == [{"text": "the study's answer"}]

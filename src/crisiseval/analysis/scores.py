@@ -302,7 +302,7 @@ def score_summary(
 
 
 def response_coverage(responses: pd.DataFrame, judgments: pd.DataFrame, judge: str) -> pd.DataFrame:
-    """Per respondent: how many answers exist, failed (infrastructure), and got a score.
+    """Per respondent this judge rated: how many answers exist, failed, and got a score.
 
     The score tables start from judgments, so an answer that failed, or was never judged (its
     input has no label), or whose judge runs all failed, would be invisible there; this table
@@ -312,8 +312,16 @@ def response_coverage(responses: pd.DataFrame, judgments: pd.DataFrame, judge: s
     require_columns(judgments, ("response_id", "judge", "status"), "judgments")
     if responses.empty:
         raise AnalysisError("no responses in the store")
-    valid = judgments[(judgments["judge"] == judge) & (judgments["status"] == "ok")]
+    by_judge = judgments[judgments["judge"] == judge]
+    valid = by_judge[by_judge["status"] == "ok"]
     scored_ids = set(valid["response_id"])
+    # Only the respondents this judge rated at all: others are outside its configuration.
+    judged = set(
+        responses.loc[responses["response_id"].isin(set(by_judge["response_id"])), "respondent"]
+    )
+    responses = responses[responses["respondent"].isin(judged)]
+    if responses.empty:
+        raise AnalysisError(f"judge {judge} rated no response in the store")
     frame = responses.assign(
         failed=responses["status"] != "ok",
         answered=responses["status"] == "ok",

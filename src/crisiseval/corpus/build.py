@@ -44,12 +44,14 @@ def build_corpus(
     max_turns: int = MAX_TURNS,
     style: SplitStyle = "grouped",
     batch_size: int = 5000,
+    kept: list[tuple[str, str]] | None = None,
 ) -> CorpusStats:
     """Read each source in order, preprocess, and add the kept items to ``store``.
 
     Dedup spans all sources of this call, in the order given (the first source wins). Items
     are written with ``origin="corpus"``, their source id and their source label (or None).
-    Returns the per-source, per-step counts.
+    Returns the per-source, per-step counts; ``kept``, when given, receives (item id, source)
+    of every item this build kept, so a sample can be drawn from exactly this build.
     """
     resolved = resolve_specs(source_specs)
     stats = CorpusStats()
@@ -68,6 +70,8 @@ def build_corpus(
             if item is None:
                 continue
             batch.append(item)
+            if kept is not None:
+                kept.append((item.item_id, item.source))
             if len(batch) >= batch_size:
                 _flush(store, batch)
         _flush(store, batch)

@@ -358,6 +358,9 @@ class Engine:
                     for _ in range(n)
                 ]
             await asyncio.gather(*workers)
+            failure = writer.exception() if writer.done() and not writer.cancelled() else None
+            if failure is not None:  # the last results could not be written: say so
+                raise failure
         except BaseException:
             for w in workers:
                 w.cancel()
@@ -368,8 +371,10 @@ class Engine:
                 progress.stop()
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
-            self._flush()  # whatever finished before a cancel is kept
-            await self._close_endpoints()
+            try:
+                self._flush()  # whatever finished before a cancel is kept
+            finally:
+                await self._close_endpoints()
         return summary
 
     async def _close_endpoints(self) -> None:
@@ -608,6 +613,13 @@ class Engine:
         if not self._buffer:
             return
         rows, self._buffer = self._buffer, []
+        try:
+            self._write(rows)
+        except BaseException:
+            self._buffer[:0] = rows  # not lost: the final flush (or the caller) sees them again
+            raise
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
         with self.store.transaction() as c:
             c.executemany(
                 "UPDATE cells SET status=?, response_text=?, parsed=?, tokens_in=?, tokens_out=?, "

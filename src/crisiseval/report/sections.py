@@ -698,9 +698,10 @@ def scores_section(
         failed, unscored = int(coverage["failed"].sum()), int(coverage["not_scored"].sum())
         if failed or unscored:
             section.notes.append(
-                f"{failed} answers failed (infrastructure, not model behaviour) and {unscored} "
-                f"answers have no score from {judge} (input without a label, or every judge run "
-                "unusable); they are counted below, not in the means."
+                f"{failed} answers have no text (the call failed, or the answer could not be "
+                f"read) and {unscored} answers have no score from {judge} (not judged: e.g. an "
+                "input without a label or a run outside the judged configuration; or every judge "
+                "run unusable). Both are counted in the answers table, not in the means."
             )
         section.tables.append(
             make_table(

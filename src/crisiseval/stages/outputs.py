@@ -4,7 +4,8 @@
   through the taxonomy's alias table; an unknown label is still invalid (re-asked, then unparsed).
 * The explanation's length limit is advertised in the JSON schema (it bounds schema-constrained
   local decoding) but a longer explanation is clipped, never a reason to reject a valid label or
-  score: remote endpoints do not enforce ``maxLength``.
+  score: remote endpoints do not enforce ``maxLength``. A missing explanation is empty, not an
+  error: the label or score is what the study measures.
 """
 
 from __future__ import annotations
@@ -36,11 +37,15 @@ class ClassifyOutput(BaseModel):
     """What a classifier must return."""
 
     label: Annotated[CrisisLabel, BeforeValidator(_canonical)]
-    explanation: Annotated[str, _clipper(200)] = Field(json_schema_extra={"maxLength": 200})
+    explanation: Annotated[str, _clipper(200)] = Field(
+        default="", json_schema_extra={"maxLength": 200}
+    )
 
 
 class JudgeOutput(BaseModel):
     """What a judge must return."""
 
     score: int = Field(ge=1, le=5)
-    explanation: Annotated[str, _clipper(300)] = Field(json_schema_extra={"maxLength": 300})
+    explanation: Annotated[str, _clipper(300)] = Field(
+        default="", json_schema_extra={"maxLength": 300}
+    )

@@ -13,6 +13,7 @@ from typing import Any
 
 from crisiseval.config import Respondent
 from crisiseval.engine import CallSpec, Engine, RunSummary
+from crisiseval.errors import StoreError
 from crisiseval.store import Store, response_id_for
 
 PROMPT_VERSION = "respond-v1"
@@ -58,6 +59,23 @@ def make_specs(
     ]
 
 
+def _refuse_foreign_answers(store: Store, respondents: Sequence[Respondent]) -> None:
+    """A respondent name that already has answers from elsewhere (e.g. the study's imported
+    files) would overwrite them and mix the two in every statistic: refuse before any call."""
+    names = [r.name for r in respondents]
+    marks = ",".join("?" * len(names))
+    row = store.conn.execute(
+        f"SELECT respondent, origin FROM responses WHERE respondent IN ({marks}) "
+        "AND origin != 'respond' LIMIT 1",
+        names,
+    ).fetchone()
+    if row is not None:
+        raise StoreError(
+            f"{store.path}: respondent {row[0]!r} already has answers from {row[1]} in this store; "
+            "give the respondent another name or use another run directory"
+        )
+
+
 def run_respond(
     store: Store,
     engine: Engine,
@@ -65,6 +83,7 @@ def run_respond(
     respondents: Sequence[Respondent],
     runs: int,
 ) -> RespondResult:
+    _refuse_foreign_answers(store, respondents)
     specs = make_specs(store, item_ids, respondents, runs)
     summary = engine.run_sync(specs, None, description="respond")
     results = engine.results(summary.keys)
