@@ -8,8 +8,11 @@ silently skip in CI.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -27,3 +30,17 @@ def study_dir() -> Path:
             pytest.fail(msg + " but CRISISEVAL_REQUIRE_SHARED=1", pytrace=False)
         pytest.skip(msg)
     return STUDY_DIR
+
+
+@pytest.fixture(scope="session")
+def stores() -> ModuleType:
+    """tests/report/stores.py (small invented stores) as a module: loaded by path, since tests
+    run with --import-mode=importlib. Used by the report and analysis-command tests."""
+    name = "crisiseval_test_report_stores"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tests/report/stores.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -15,23 +14,6 @@ from typer.testing import CliRunner, Result
 from crisiseval import analysis_cli
 from crisiseval.errors import CrisisEvalError, StoreError
 from crisiseval.report import NoDataError
-
-STORES_PY = Path(__file__).parent / "report" / "stores.py"
-
-
-def _load_stores() -> ModuleType:
-    name = "crisiseval_test_report_stores"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, STORES_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-stores = _load_stores()
 
 
 def make_app() -> typer.Typer:
@@ -62,13 +44,13 @@ def assert_clear_error(result: Result, kind: type[Exception], pattern: str) -> N
 
 
 @pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
+def run_dir(tmp_path: Path, stores: ModuleType) -> Path:
     stores.build_store(tmp_path / "run", hostile=False).close()
     return tmp_path / "run"
 
 
 @pytest.fixture
-def labels_only(tmp_path: Path) -> Path:
+def labels_only(tmp_path: Path, stores: ModuleType) -> Path:
     stores.build_store(
         tmp_path / "labels", responses=False, judgments=False, bad_cells=False, hostile=False
     ).close()
@@ -158,7 +140,7 @@ def test_commands_without_judgments_fail_clearly(labels_only: Path) -> None:
     assert invoke("agreement", "-d", str(labels_only)).exit_code == 0
 
 
-def test_commands_without_labels_fail_clearly(tmp_path: Path) -> None:
+def test_commands_without_labels_fail_clearly(tmp_path: Path, stores: ModuleType) -> None:
     stores.build_store(tmp_path / "j", labels=False, bad_cells=False, hostile=False).close()
     result = invoke("agreement", "-d", str(tmp_path / "j"))
     assert_clear_error(result, NoDataError, r"^no crisis labels in the run store")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -13,26 +11,6 @@ import pytest
 
 from crisiseval.report import ReportPaths, build_report
 from crisiseval.store import Store
-
-STORES_PY = Path(__file__).with_name("stores.py")
-
-
-def load_stores() -> ModuleType:
-    """tests/report/stores.py as a module (tests run with --import-mode=importlib)."""
-    name = "crisiseval_test_report_stores"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, STORES_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def stores() -> ModuleType:
-    return load_stores()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Small invented run stores for the report and analysis-command tests.
 
-Loaded by path (``load_stores()`` in the conftest and in tests/test_analysis_cli.py) since the
+Loaded by path (the ``stores`` fixture in tests/conftest.py) since the
 tests run with ``--import-mode=importlib``. Every text here is invented for the tests.
 """
 
