@@ -17,7 +17,7 @@ import yaml
 
 from crisiseval import __version__
 from crisiseval.cli import main
-from crisiseval.store import STORE_FILENAME, Store
+from crisiseval.store import SCHEMA_VERSION, STORE_FILENAME, Store
 from crisiseval.taxonomy import LABELS, load_rubric
 from crisiseval.testing.mockserver import MockServer
 
@@ -272,7 +272,7 @@ def test_status_after_a_run(tmp_path: Path, monkeypatch, capsys, srv) -> None:
     assert _cli(monkeypatch, capsys, "run", str(study), "--run-dir", str(run_dir))[0] == 0
     code, out, _err = _cli(monkeypatch, capsys, "status", "--run-dir", str(run_dir))
     assert code == 0
-    assert "items: 35" in out and "(schema v1)" in out
+    assert "items: 35" in out and f"(schema v{SCHEMA_VERSION})" in out
     for role in ("classify", "respond", "judge"):
         assert role in out
 

@@ -8,7 +8,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from crisiseval.cli import app
-from crisiseval.store import Store, response_id_for
+from crisiseval.store import (
+    JudgmentRecord,
+    LabelRecord,
+    ResponseRecord,
+    Store,
+    response_id_for,
+)
 
 LABELS = ["suicidal_ideation", "self_harm", "no_crisis"]
 
@@ -21,43 +27,43 @@ def make_store(run_dir: Path) -> list[str]:
         )
         store.save_sample("all", ids, {"kind": "test"})
         store.upsert_labels(
-            {
-                "rater": "majority:clf",
-                "rater_kind": "majority",
-                "run_index": 0,
-                "item_id": iid,
-                "label": LABELS[i % 3],
-                "status": "ok",
-                "origin": "test",
-            }
+            LabelRecord(
+                rater="majority:clf",
+                rater_kind="majority",
+                run_index=0,
+                item_id=iid,
+                label=LABELS[i % 3],
+                status="ok",
+                origin="test",
+            )
             for i, iid in enumerate(ids)
         )
-        responses, judgments = [], []
+        responses: list[ResponseRecord] = []
+        judgments: list[JudgmentRecord] = []
         for i, iid in enumerate(ids[:3]):
             for resp, score in (("a", 4.0 - i), ("b", 2.0)):
                 rid = response_id_for(iid, resp, 1)
                 responses.append(
-                    {
-                        "response_id": rid,
-                        "item_id": iid,
-                        "respondent": resp,
-                        "run_index": 1,
-                        "text": f"answer {resp} {i}",
-                        "status": "ok",
-                        "origin": "test",
-                    }
+                    ResponseRecord.make(
+                        item_id=iid,
+                        respondent=resp,
+                        run_index=1,
+                        text=f"answer {resp} {i}",
+                        status="ok",
+                        origin="test",
+                    )
                 )
                 judgments.append(
-                    {
-                        "response_id": rid,
-                        "judge": "j",
-                        "judge_kind": "model",
-                        "run_index": 1,
-                        "label": LABELS[i % 3],
-                        "score": score,
-                        "status": "ok",
-                        "origin": "test",
-                    }
+                    JudgmentRecord(
+                        response_id=rid,
+                        judge="j",
+                        judge_kind="model",
+                        run_index=1,
+                        label=LABELS[i % 3],
+                        score=score,
+                        status="ok",
+                        origin="test",
+                    )
                 )
         store.upsert_responses(responses)
         store.upsert_judgments(judgments)
@@ -73,7 +79,7 @@ def test_stratify_draws_per_label_and_is_seeded(tmp_path: Path) -> None:
     assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
     with Store.open(tmp_path, create=False) as store:
         s1, s2 = store.sample_items("s1"), store.sample_items("s2")
-        labels = dict(store.conn.execute("SELECT item_id, label FROM labels").fetchall())
+        labels = store.item_labels("majority:clf")
     assert s1 == s2 and len(s1) == 6
     assert sorted(labels[i] for i in s1) == sorted(LABELS * 2)
 

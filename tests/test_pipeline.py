@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -193,10 +194,9 @@ def test_run_on_mock_server_then_again_sends_nothing(
             judgments = store.judgments_frame()
             assert judgments["score"].between(1, 5).all()
             # Cost is accounted where a price is known (model a), and only there.
-            priced = store.conn.execute(
-                "SELECT model, SUM(cost_usd) > 0 FROM cells GROUP BY model"
-            ).fetchall()
-            assert dict(priced) == {"a": 1, "b": None}
+            cells = store.cells_frame()
+            priced = cells.groupby("model")["cost_usd"].sum(min_count=1)
+            assert priced["a"] > 0 and pd.isna(priced["b"])
         assert f"results: {run_dir / 'crisiseval.sqlite'}" in out
 
         code, out, err = _cli(monkeypatch, capsys, "run", str(study), "--run-dir", str(run_dir))
@@ -268,7 +268,9 @@ def test_run_killed_mid_way_resumes_without_duplicate_calls(tmp_path: Path) -> N
         resumed = Counter(r["digest"] for r in srv.requests()[n_before:])
 
     with Store.open(run_dir) as store:
-        rows = store.conn.execute("SELECT key, status, attempts, request FROM cells").fetchall()
+        rows = [
+            (r["key"], r["status"], r["attempts"], r["request"]) for r in store.cells.rows()
+        ]
         counts = store.counts()
     assert len(rows) == 6 * (3 + 2 + 2 * 2)
     assert counts["judgments"] == 6 * 2 * 2 and counts["responses"] == 6 * 2
@@ -337,9 +339,7 @@ def test_tiny_study_on_the_embedded_model(tmp_path: Path) -> None:
         assert counts["responses"] == 3
         responses = store.responses_frame()
         assert (responses["status"] == "ok").all() and responses["text"].str.len().gt(0).all()
-        labelled = store.conn.execute(
-            "SELECT COUNT(*) FROM labels WHERE rater = 'majority:smol' AND status = 'ok'"
-        ).fetchone()[0]
+        labelled = len(store.item_labels("majority:smol"))
         # The label is grammar-constrained, so at least one classification parses (an
         # explanation cut off at max_tokens can leave an item unlabelled, and so unjudged).
         assert labelled >= 1

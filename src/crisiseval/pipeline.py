@@ -1,13 +1,14 @@
-"""``crisiseval run``: sample -> classify -> respond -> judge from one experiment file.
+"""``crisiseval run``: the sample, then every registered stage, from one experiment file.
 
 Every step reads and writes the run store and goes through the engine's cache, so running the same
-file again only does what is missing (and is a no-op when everything is done).
+file again only does what is missing (and is a no-op when everything is done). The stages come
+from the registry (:mod:`crisiseval.stages.base`); nothing here names one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,15 +16,26 @@ from typing import Any
 
 import yaml
 
-from crisiseval.config import StudyConfig, endpoint_identity, parse_study
-from crisiseval.engine import CallSpec, Engine, Estimate
-from crisiseval.engine.cells import max_tokens_of
+from crisiseval.config import StudyConfig, parse_study
+from crisiseval.corpus.sample import SAMPLE_FILE_ORIGIN
+from crisiseval.engine import CallSpec, Estimate, RunSummary
 from crisiseval.errors import ConfigError, InputError
-from crisiseval.stages import classify, judge, respond
-from crisiseval.store import Store
-from crisiseval.taxonomy import Rubric, Taxonomy, load_rubric, load_taxonomy, normalize_label
+from crisiseval.stages.base import StudyContext, registered, stage_names
+from crisiseval.stages.judge import self_judges
+from crisiseval.store import Store, now_iso
+from crisiseval.taxonomy import normalize_label
 
-STAGES = ("sample", "classify", "respond", "judge")
+__all__ = [
+    "StudyContext",
+    "StudyResult",
+    "demo_config",
+    "demo_inputs",
+    "ensure_sample",
+    "estimate_study",
+    "plan_study",
+    "run_study",
+    "self_judges",
+]
 
 
 def demo_inputs(per_label: int | None = None) -> list[tuple[list[str], str]]:
@@ -47,9 +59,20 @@ def demo_config() -> StudyConfig:
 
 
 def ensure_sample(
-    store: Store, cfg: StudyConfig, *, per_label: int | None = None, log: Callable[[str], None]
+    store: Store,
+    cfg: StudyConfig,
+    *,
+    per_label: int | None = None,
+    log: Callable[[str], None],
+    rebuild: bool = False,
 ) -> list[str]:
-    """Create the experiment's sample if it is not in the store yet; return its item ids."""
+    """Create the experiment's sample if it is not in the store yet; return its item ids.
+
+    A sample built from a file or from sources is checked against its recipe (settings and the
+    file's digest) on every run: inputs that changed since are an error naming the choices
+    (a new ``sample.name``, or ``rebuild`` — ``--rebuild-sample`` — which keeps the old sample
+    and its records under ``NAME@<time>`` and builds the sample again).
+    """
     sc = cfg.sample
     if sc is None:
         raise ConfigError("the experiment has no sample: section (builtin, from_file or sources)")
@@ -59,18 +82,27 @@ def ensure_sample(
             [(turns, "crisiseval-demo", label) for turns, label in inputs], origin="demo"
         )
         store.save_sample(sc.name, ids, {"builtin": "demo", "per_label": per_label}, replace=True)
-    elif sc.from_file is not None:
-        existing = store.sample_items(sc.name)
-        if existing:
-            ids = existing
-        else:
-            from crisiseval.corpus.sample import import_sample_file
-
-            import_sample_file(store, Path(sc.from_file), sc.name)
-            ids = store.sample_items(sc.name)
     else:
-        _check_recipe(store, cfg)
-        ids = store.sample_items(sc.name) or _corpus_sample(store, cfg, log)
+        changed = _recipe_change(store, cfg)
+        if changed is not None:
+            if not rebuild:
+                raise ConfigError(
+                    f"sample {sc.name!r} in this store was built from other inputs ({changed}); "
+                    "give the sample a new name (sample.name), or pass --rebuild-sample to build "
+                    "it again (the old sample keeps its records under another name)"
+                )
+            kept = f"{sc.name}@{now_iso()[:19].replace(':', '')}"
+            store.rename_sample(sc.name, kept)
+            log(f"sample {sc.name!r}: inputs changed ({changed}); the old one is kept as {kept!r}")
+        if sc.from_file is not None:
+            ids = store.sample_items(sc.name)
+            if not ids:
+                from crisiseval.corpus.sample import import_sample_file
+
+                import_sample_file(store, Path(sc.from_file), sc.name)
+                ids = store.sample_items(sc.name)
+        else:
+            ids = store.sample_items(sc.name) or _corpus_sample(store, cfg, log)
     if not ids:
         raise InputError(f"sample {sc.name!r} is empty: nothing to evaluate")
     log(f"sample {sc.name!r}: {len(ids)} items")
@@ -90,20 +122,27 @@ def _corpus_recipe(cfg: StudyConfig) -> dict[str, Any]:
     }
 
 
-def _check_recipe(store: Store, cfg: StudyConfig) -> None:
-    """A sample built from sources keeps its recipe; a changed recipe needs a new name."""
+def _recipe_change(store: Store, cfg: StudyConfig) -> str | None:
+    """What differs between the stored sample's recipe and the experiment's inputs (None: the
+    sample is new or the same)."""
     sc = cfg.sample
     assert sc is not None
-    row = store.conn.execute("SELECT recipe FROM sample_meta WHERE name = ?", (sc.name,)).fetchone()
-    if row is None:
-        return
-    old, new = json.loads(row[0]), _corpus_recipe(cfg)
+    old = store.sample_recipe(sc.name)
+    if old is None:
+        return None
+    if sc.from_file is not None:
+        path = Path(sc.from_file)
+        if old.get("kind") != SAMPLE_FILE_ORIGIN:
+            return f"it was not made from a file; now {path.name}"
+        if not path.is_file():
+            return None  # reading the file will say it is missing, when it is needed
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        if old.get("sha256") != digest:
+            return f"{path} has changed: sha256 {old.get('sha256')} then, {digest} now"
+        return None
+    new = _corpus_recipe(cfg)
     diff = sorted(k for k in new if old.get(k) != new[k])
-    if diff:
-        raise ConfigError(
-            f"sample {sc.name!r} in this store was built with other settings ({', '.join(diff)}); "
-            "give the sample a new name (sample.name) to build it again"
-        )
+    return f"settings {', '.join(diff)} differ" if diff else None
 
 
 def _corpus_sample(store: Store, cfg: StudyConfig, log: Callable[[str], None]) -> list[str]:
@@ -133,126 +172,58 @@ def _corpus_sample(store: Store, cfg: StudyConfig, log: Callable[[str], None]) -
 
 
 @dataclass
-class StudyContext:
-    cfg: StudyConfig
-    store: Store
-    engine: Engine
-    taxonomy: Taxonomy
-    rubric: Rubric
-
-    @classmethod
-    def open(cls, cfg: StudyConfig, run_dir: Path, *, progress: bool | None = None) -> StudyContext:
-        taxonomy = load_taxonomy(Path(cfg.taxonomy) if cfg.taxonomy else None)
-        rubric = load_rubric(Path(cfg.judge.rubric) if cfg.judge and cfg.judge.rubric else None)
-        store = Store.open(run_dir)
-        engine = Engine(store, cfg.models, prices=cfg.prices, progress=progress)
-        return cls(cfg, store, engine, taxonomy, rubric)
-
-    def label_rater(self) -> str:
-        c = self.cfg.classify
-        if c is None:
-            raise ConfigError("judge needs item labels: add a classify: section")
-        return f"majority:{c.majority_of or c.models[0]}"
-
-    def models_used(self, stages: Sequence[str]) -> list[str]:
-        names: list[str] = []
-        if "classify" in stages and self.cfg.classify:
-            names += self.cfg.classify.models
-        if "respond" in stages and self.cfg.respond:
-            names += [r.model for r in self.cfg.respond.respondents]
-        if "judge" in stages and self.cfg.judge:
-            names += self.cfg.judge.judges
-        return list(dict.fromkeys(names))
-
-
-@dataclass
 class StudyResult:
     lines: list[str] = field(default_factory=list)
     estimate: Estimate | None = None
+    summaries: list[RunSummary] = field(default_factory=list)
 
 
-def estimate_study(ctx: StudyContext, item_ids: Sequence[str]) -> Estimate:
-    """Dry-run cost of the whole study; judge prompts are sized on a max-length answer."""
-    cfg = ctx.cfg
-    specs: list[CallSpec] = []
-    if cfg.classify:
-        specs += classify.make_specs(
-            ctx.store, ctx.taxonomy, item_ids, cfg.classify.models, cfg.classify.runs
-        )
-    if cfg.respond:
-        specs += respond.make_specs(ctx.store, item_ids, cfg.respond.respondents, cfg.respond.runs)
-    if cfg.judge and cfg.respond:
-        turns = ctx.store.item_turns(item_ids)
-        for r in cfg.respond.respondents:
-            max_out = max_tokens_of(cfg.models[r.model].params)
-            fake_answer = "x" * (4 * max_out)
-            for iid in item_ids:
-                msgs = judge.build_messages(
-                    ctx.taxonomy, ctx.rubric, "suicidal_ideation", turns[iid], fake_answer
-                )
-                for _ in range(cfg.respond.runs):
-                    for j in cfg.judge.judges:
-                        for run in range(cfg.judge.runs):
-                            specs.append(
-                                CallSpec(role="judge", model=j, messages=msgs, run_index=run)
-                            )
-    return ctx.engine.estimate(specs)
+def plan_study(
+    ctx: StudyContext, item_ids: Sequence[str], stages: Sequence[str] | None = None
+) -> list[CallSpec]:
+    """Every call the enabled stages would make (what a dry run counts and prices)."""
+    return [
+        spec
+        for stage in registered()
+        if (stages is None or stage.name in stages) and stage.enabled(ctx.cfg)
+        for spec in stage.plan(ctx, item_ids)
+    ]
+
+
+def estimate_study(
+    ctx: StudyContext, item_ids: Sequence[str], stages: Sequence[str] | None = None
+) -> Estimate:
+    """Dry-run cost of the study; judge prompts of answers not collected yet are sized on a
+    max-length answer."""
+    return ctx.engine.estimate(plan_study(ctx, item_ids, stages))
 
 
 def run_study(
     ctx: StudyContext,
     *,
-    stages: Sequence[str] = STAGES,
+    stages: Sequence[str] | None = None,
     per_label: int | None = None,
     dry_run: bool = False,
+    rebuild_sample: bool = False,
     log: Callable[[str], None] = print,
 ) -> StudyResult:
+    """Sample, then every registered stage in ``stages`` (all when None) that the experiment
+    enables, in the registry's order."""
     cfg = ctx.cfg
+    wanted = stage_names() if stages is None else tuple(stages)
     result = StudyResult()
     # Fail on every config problem before the first call.
     # (A dry run needs no key and no network: it only counts.)
-    ctx.engine.preflight(ctx.models_used(stages), connect=not dry_run)
-    item_ids = ensure_sample(ctx.store, cfg, per_label=per_label, log=log)
+    ctx.engine.preflight(ctx.models_used(wanted), connect=not dry_run)
+    item_ids = ensure_sample(ctx.store, cfg, per_label=per_label, log=log, rebuild=rebuild_sample)
     if dry_run:
-        result.estimate = estimate_study(ctx, item_ids)
+        result.estimate = estimate_study(ctx, item_ids, wanted)
         return result
-    if "classify" in stages and cfg.classify:
-        r = classify.run_classify(
-            ctx.store, ctx.engine, ctx.taxonomy, item_ids, cfg.classify.models, cfg.classify.runs
-        )
-        _emit(r.lines(), result, log)
-    if "respond" in stages and cfg.respond:
-        rr = respond.run_respond(
-            ctx.store, ctx.engine, item_ids, cfg.respond.respondents, cfg.respond.runs
-        )
-        _emit(rr.lines(), result, log)
-    if "judge" in stages and cfg.judge:
-        jr = judge.run_judge(
-            ctx.store,
-            ctx.engine,
-            ctx.taxonomy,
-            ctx.rubric,
-            item_ids,
-            cfg.judge.judges,
-            cfg.judge.runs,
-            label_rater=ctx.label_rater(),
-            respondents=[r.name for r in cfg.respond.respondents] if cfg.respond else None,
-            response_runs=cfg.respond.runs if cfg.respond else None,
-            self_judges=self_judges(cfg),
-        )
-        _emit(jr.lines(), result, log)
+    for stage in registered():
+        if stage.name in wanted and stage.enabled(cfg):
+            outcome = stage.run(ctx, item_ids)
+            result.summaries.append(outcome.summary)
+            for line in outcome.lines:
+                result.lines.append(line)
+                log(line)
     return result
-
-
-def self_judges(cfg: StudyConfig) -> list[str]:
-    """Judges that are also respondents: the same endpoint and model, whatever the names."""
-    if cfg.judge is None or cfg.respond is None:
-        return []
-    answering = {endpoint_identity(cfg.models[r.model]) for r in cfg.respond.respondents}
-    return [j for j in cfg.judge.judges if endpoint_identity(cfg.models[j]) in answering]
-
-
-def _emit(lines: list[str], result: StudyResult, log: Callable[[str], None]) -> None:
-    for line in lines:
-        result.lines.append(line)
-        log(line)

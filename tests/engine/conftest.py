@@ -61,9 +61,7 @@ class Helpers:
 
     @staticmethod
     def rows(store: Store) -> list[dict[str, Any]]:
-        cur = store.conn.execute("SELECT * FROM cells ORDER BY item_id, run_index")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return store.cells.rows()
 
     @staticmethod
     def free_port() -> int:

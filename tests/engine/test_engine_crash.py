@@ -62,8 +62,8 @@ def _wait_for_progress(proc: subprocess.Popen[bytes], path: Path, log: Path, at_
 def _snapshot(run_dir: Path) -> tuple[dict[str, str], set[str]]:
     """Open the store after an interruption, check it; return statuses and done cells' digests."""
     with Store.open(run_dir) as st:
-        assert st.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = st.conn.execute("SELECT key, status, request, parsed FROM cells").fetchall()
+        assert st.integrity_check() == "ok"
+        rows = [(r["key"], r["status"], r["request"], r["parsed"]) for r in st.cells.rows()]
     statuses = {k: s for k, s, _, _ in rows}
     assert len(rows) == N, "every cell is journalled as pending before any call"
     assert set(statuses.values()) <= {"pending", "done"}, "an interruption is never a failure"
@@ -87,8 +87,8 @@ def _resume_and_check(
     reqs = srv.requests()
     second = reqs[n_before:]
     with Store.open(run_dir) as st:
-        assert st.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = st.conn.execute("SELECT key, status, item_id FROM cells").fetchall()
+        assert st.integrity_check() == "ok"
+        rows = [(r["key"], r["status"], r["item_id"]) for r in st.cells.rows()]
     assert len(rows) == N and len({r[0] for r in rows}) == N
     assert len({r[2] for r in rows}) == N, "exactly one row per cell"
     assert all(r[1] == "done" for r in rows)

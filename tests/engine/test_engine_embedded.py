@@ -79,9 +79,10 @@ def test_embedded_model_structured_output_and_cache(tmp_path) -> None:
                 Verdict.model_validate(r.parsed)
             else:
                 assert r.text is not None  # the raw reply is kept
-        rows = store.conn.execute(
-            "SELECT endpoint, tokens_in, tokens_out, cost_usd FROM cells"
-        ).fetchall()
+        rows = [
+            (r["endpoint"], r["tokens_in"], r["tokens_out"], r["cost_usd"])
+            for r in store.cells.rows()
+        ]
         assert len(rows) == 3
         for endpoint, tin, tout, cost in rows:
             # Identified by the GGUF's content hash, never by a path.

@@ -6,21 +6,23 @@ import sqlite3
 
 import pytest
 
+from crisiseval.engine.runner import _Run
+
 
 def test_a_failing_writer_stops_the_batch(srv, store, h, monkeypatch) -> None:
     srv.set_rules([{"kind": "latency", "delay": 0.02}])
     models = {"m": h.model(srv, h.limits(concurrency=2))}
     eng = h.engine(store, models)
     flushes = {"n": 0}
-    real_flush = eng._flush
+    real_flush = _Run.flush
 
-    def flaky_flush() -> None:
+    def flaky_flush(self: _Run) -> None:
         flushes["n"] += 1
         if flushes["n"] >= 2:
             raise sqlite3.OperationalError("database or disk is full")
-        real_flush()
+        real_flush(self)
 
-    monkeypatch.setattr(eng, "_flush", flaky_flush)
+    monkeypatch.setattr(_Run, "flush", flaky_flush)
     with pytest.raises((sqlite3.OperationalError, RuntimeError)):
         eng.run_sync(h.specs(200), h.Out)
     # The workers stopped soon after the writer died, far from all 200 calls.
@@ -37,7 +39,7 @@ def test_a_last_result_that_cannot_be_written_is_an_error_not_a_success(
     def broken_write(rows) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(eng, "_write", broken_write)
+    monkeypatch.setattr(store.cells, "record", broken_write)
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
         eng.run_sync(h.specs(1), h.Out)
     assert [r["status"] for r in h.rows(store)] == ["pending"]  # never reported as done
@@ -45,8 +47,10 @@ def test_a_last_result_that_cannot_be_written_is_an_error_not_a_success(
 
 def test_a_full_disk_surfaces_as_such(srv, store, h) -> None:
     """SQLite rolls back by itself on SQLITE_FULL; the user must see that error."""
-    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
-    store.conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    # Fault injection: a size cap on the store's own connection stands in for a full disk.
+    conn = store._conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
     eng = h.engine(store, {"m": h.model(srv)})
     with pytest.raises(sqlite3.OperationalError, match="full"):
         eng.run_sync(h.specs(300), h.Out)

@@ -1,4 +1,7 @@
-"""Fixtures for the stage tests: a scripted mock server on 127.0.0.1 and a study built on it.
+"""Fixtures for the stage tests: a scripted in-process fake endpoint and a study built on it.
+
+The stages go through the real engine, store and parsers; what HTTP itself must prove (retries,
+resets, deadlines, format fallbacks) is tested on the loopback mock server in tests/engine.
 
 The helpers are handed out as the ``kit`` fixture (pytest runs with --import-mode=importlib, so
 test modules import nothing from here).
@@ -7,6 +10,7 @@ test modules import nothing from here).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +19,13 @@ import pytest
 
 from crisiseval.config import StudyConfig, parse_study
 from crisiseval.pipeline import StudyContext, demo_inputs, ensure_sample
-from crisiseval.testing.mockserver import MockServer
+from crisiseval.testing.fake import FakeBackend
 
 
 class Kit:
     """Builds studies whose models all live on one mock server, and reads the run store."""
 
-    def __init__(self, srv: MockServer, tmp_path: Path) -> None:
+    def __init__(self, srv: FakeBackend, tmp_path: Path) -> None:
         self.srv = srv
         self.tmp_path = tmp_path
         self._open: list[StudyContext] = []
@@ -56,7 +60,9 @@ class Kit:
         return parse_study(data)
 
     def open(self, cfg: StudyConfig, name: str = "run") -> StudyContext:
-        ctx = StudyContext.open(cfg, self.tmp_path / name, progress=False)
+        ctx = StudyContext.open(
+            cfg, self.tmp_path / name, progress=False, endpoint_factory=self.srv.factory
+        )
         self._open.append(ctx)
         return ctx
 
@@ -73,9 +79,14 @@ class Kit:
 
     @staticmethod
     def rows(ctx: StudyContext, sql: str, *params: Any) -> list[dict[str, Any]]:
-        cur = ctx.store.conn.execute(sql, params)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        """Rows as stored, read through a separate read-only connection to the file."""
+        conn = sqlite3.connect(f"{ctx.store.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            cur = conn.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        finally:
+            conn.close()
 
     def cells(self, ctx: StudyContext, role: str) -> list[dict[str, Any]]:
         rows = self.rows(
@@ -92,13 +103,12 @@ class Kit:
 
 
 @pytest.fixture
-def srv() -> Iterator[MockServer]:
-    with MockServer() as server:
-        yield server
+def srv() -> FakeBackend:
+    return FakeBackend()
 
 
 @pytest.fixture
-def kit(srv: MockServer, tmp_path: Path) -> Iterator[Kit]:
+def kit(srv: FakeBackend, tmp_path: Path) -> Iterator[Kit]:
     k = Kit(srv, tmp_path)
     try:
         yield k

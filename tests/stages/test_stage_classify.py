@@ -8,7 +8,7 @@ from crisiseval.stages.classify import majority, run_classify
 
 def _run(kit, ctx, ids, runs):
     cfg = ctx.cfg
-    return run_classify(ctx.store, ctx.engine, ctx.taxonomy, ids, cfg.classify.models, runs)
+    return run_classify(ctx, ids, cfg.classify.models, runs)
 
 
 def _labels(kit, ctx, rater):

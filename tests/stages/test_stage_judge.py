@@ -8,6 +8,7 @@ from crisiseval.pipeline import self_judges
 from crisiseval.stages.classify import run_classify
 from crisiseval.stages.judge import run_judge
 from crisiseval.stages.respond import run_respond
+from crisiseval.store import ResponseRecord
 from crisiseval.taxonomy import LABELS, load_rubric
 from crisiseval.testing.mockserver import messages_digest
 
@@ -22,19 +23,16 @@ def _prepare(kit, srv, ctx, labels, *, classify_rules=None):
         else [{"match": kit.turn(lab), "kind": "reply", "text": kit.reply(lab)} for lab in labels]
     )
     cfg = ctx.cfg
-    run_classify(ctx.store, ctx.engine, ctx.taxonomy, ids, cfg.classify.models, cfg.classify.runs)
+    run_classify(ctx, ids, cfg.classify.models, cfg.classify.runs)
     srv.set_rules([])
-    run_respond(ctx.store, ctx.engine, ids, cfg.respond.respondents, cfg.respond.runs)
+    run_respond(ctx, ids, cfg.respond.respondents, cfg.respond.runs)
     return items, ids
 
 
 def _judge(ctx, ids, **kw):
     cfg = ctx.cfg
     return run_judge(
-        ctx.store,
-        ctx.engine,
-        ctx.taxonomy,
-        ctx.rubric,
+        ctx,
         ids,
         cfg.judge.judges,
         cfg.judge.runs,
@@ -136,9 +134,9 @@ def test_scores_outside_one_to_five_are_unparsed(kit, srv) -> None:
             }
         ]
     )
-    run_classify(ctx.store, ctx.engine, ctx.taxonomy, [iid], ["m"], 1)
+    run_classify(ctx, [iid], ["m"], 1)
     srv.set_rules([{"match": "ODD-RESPONDENT", "kind": "reply", "text": "ODD-ANSWER-123"}])
-    run_respond(ctx.store, ctx.engine, [iid], cfg.respond.respondents, 1)
+    run_respond(ctx, [iid], cfg.respond.respondents, 1)
     srv.set_rules(
         [
             {
@@ -250,24 +248,24 @@ def test_only_configured_respondents_and_runs_are_judged(kit, srv) -> None:
     # an answer from a respondent that is not in this configuration
     ctx.store.upsert_responses(
         [
-            {
-                "response_id": "rs_other",
-                "item_id": ids[0],
-                "respondent": "old",
-                "run_index": 1,
-                "text": "an old answer",
-                "status": "ok",
-                "origin": "respond",
-            },
-            {
-                "response_id": "rs_run2",
-                "item_id": ids[0],
-                "respondent": "r",
-                "run_index": 2,
-                "text": "a second run",
-                "status": "ok",
-                "origin": "respond",
-            },
+            ResponseRecord(
+                response_id="rs_other",
+                item_id=ids[0],
+                respondent="old",
+                run_index=1,
+                text="an old answer",
+                status="ok",
+                origin="respond",
+            ),
+            ResponseRecord(
+                response_id="rs_run2",
+                item_id=ids[0],
+                respondent="r",
+                run_index=2,
+                text="a second run",
+                status="ok",
+                origin="respond",
+            ),
         ]
     )
     _judge(ctx, ids, respondents=["r"], response_runs=1)
@@ -281,10 +279,7 @@ def test_fewer_judge_runs_remove_the_extra_judgments(kit, srv) -> None:
     _judge(ctx, ids)
     fewer = kit.open(_config(kit, runs=1))
     run_judge(
-        ctx.store,
-        ctx.engine,
-        ctx.taxonomy,
-        ctx.rubric,
+        ctx,
         ids,
         ["j"],
         1,

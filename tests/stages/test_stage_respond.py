@@ -7,7 +7,7 @@ from crisiseval.config import Respondent
 from crisiseval.stages.classify import run_classify
 from crisiseval.stages.judge import run_judge
 from crisiseval.stages.respond import build_messages, run_respond
-from crisiseval.store import response_id_for
+from crisiseval.store import ResponseRecord, response_id_for
 from crisiseval.testing.mockserver import messages_digest
 
 SAFETY = "SAFETY-PROMPT: ask whether the person is safe right now and point to a crisis line."
@@ -31,7 +31,7 @@ def test_same_model_two_system_prompts_gives_two_respondents(kit, srv) -> None:
     items = kit.items(ctx)
     ids = [items["suicidal_ideation"], items["no_crisis"]]
     srv.set_rules([{"match": "SAFETY-PROMPT", "kind": "reply", "text": "Are you safe right now?"}])
-    result = run_respond(ctx.store, ctx.engine, ids, _respondents(cfg), 2)
+    result = run_respond(ctx, ids, _respondents(cfg), 2)
     assert result.summary.total == 2 * 2 * 2 and result.summary.done == 8
     assert result.per_respondent == {"plain": {"ok": 4}, "safe": {"ok": 4}}
 
@@ -86,11 +86,11 @@ def test_failed_responses_are_kept_as_failures_and_not_judged(kit, srv) -> None:
             for lab in ("self_harm", "anxiety_crisis")
         ]
     )
-    run_classify(ctx.store, ctx.engine, ctx.taxonomy, ids, ["m"], 1)
+    run_classify(ctx, ids, ["m"], 1)
 
     # The respondent's endpoint fails for one item beyond the retry budget.
     srv.set_rules([{"match": kit.turn("anxiety_crisis"), "kind": "503"}])
-    rr = run_respond(ctx.store, ctx.engine, ids, _respondents(cfg), 1)
+    rr = run_respond(ctx, ids, _respondents(cfg), 1)
     assert rr.per_respondent["r"] == {"ok": 1, "failed": 1}
     assert rr.summary.failures == {"server": 1}
     rows = {r["item_id"]: r for r in kit.rows(ctx, "SELECT * FROM responses")}
@@ -99,9 +99,7 @@ def test_failed_responses_are_kept_as_failures_and_not_judged(kit, srv) -> None:
     assert rows[items["self_harm"]]["status"] == "ok"
 
     srv.set_rules([])
-    jr = run_judge(
-        ctx.store, ctx.engine, ctx.taxonomy, ctx.rubric, ids, ["m"], 1, label_rater="majority:m"
-    )
+    jr = run_judge(ctx, ids, ["m"], 1, label_rater="majority:m")
     assert jr.responses == 1 and jr.summary.total == 1
     (cell,) = kit.cells(ctx, "judge")
     assert cell["item_id"] == items["self_harm"]
@@ -110,7 +108,7 @@ def test_failed_responses_are_kept_as_failures_and_not_judged(kit, srv) -> None:
 
     # Once the endpoint is back, re-running respond answers the failed item (and only it).
     before = len(srv.requests())
-    rr = run_respond(ctx.store, ctx.engine, ids, _respondents(cfg), 1)
+    rr = run_respond(ctx, ids, _respondents(cfg), 1)
     assert len(srv.requests()) - before == 1 and rr.summary.cached == 1
     status = kit.rows(
         ctx, "SELECT status FROM responses WHERE item_id = ?", items["anxiety_crisis"]
@@ -130,19 +128,19 @@ def test_imported_answers_are_never_overwritten(kit, srv) -> None:
     rid = response_id_for(iid, "gpt-4o-mini", 1)
     ctx.store.upsert_responses(
         [
-            {
-                "response_id": rid,
-                "item_id": iid,
-                "respondent": "gpt-4o-mini",
-                "run_index": 1,
-                "text": "the study's answer",
-                "status": "ok",
-                "origin": "import:llm_answer/x.json",
-            }
+            ResponseRecord(
+                response_id=rid,
+                item_id=iid,
+                respondent="gpt-4o-mini",
+                run_index=1,
+                text="the study's answer",
+                status="ok",
+                origin="import:llm_answer/x.json",
+            )
         ]
     )
     n = len(srv.requests())
     with pytest.raises(StoreError, match="already has answers from import"):
-        run_respond(ctx.store, ctx.engine, [iid], _respondents(cfg), 1)
+        run_respond(ctx, [iid], _respondents(cfg), 1)
     assert len(srv.requests()) == n
     assert kit.rows(ctx, "SELECT text FROM responses") == [{"text": "the study's answer"}]

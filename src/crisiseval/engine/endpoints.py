@@ -72,6 +72,9 @@ class Completion:
 
 
 class Endpoint(Protocol):
+    """One way to reach a model. ``cancellable = False`` (an in-process model) exempts it from
+    the per-call deadline: its computation cannot be stopped mid-way."""
+
     identity: str
     name: str
 
@@ -292,6 +295,8 @@ def _close_models() -> None:
 class LlamaCppEndpoint:
     """A GGUF model run in-process; calls run one at a time in a worker thread."""
 
+    # A computation in the worker thread cannot be interrupted: no wall-clock deadline applies.
+    cancellable = False
     _PARAMS = ("temperature", "top_p", "top_k", "max_tokens", "min_p", "repeat_penalty", "stop")
 
     def __init__(self, name: str, cfg: ModelConfig) -> None:

@@ -1,24 +1,25 @@
 """The model-call engine: runs a batch of cells, resumably, within each endpoint's limits.
 
-* Every call is a cell in the run store. Cells are written ``pending`` before any call; each result
-  is committed as soon as the writer gets to it (group commit), so a crash or ``kill -9`` loses at
-  most the calls in flight. Cells already ``done`` or ``unparsed`` are never re-sent; ``failed``
-  and ``pending`` ones are sent again on the next run.
-* Per endpoint: a pool of ``concurrency`` workers, optional requests/tokens-per-minute buckets,
-  per-call timeout, bounded retries with exponential back-off and jitter honouring ``Retry-After``.
-* Infrastructure failures that outlast the retry budget end ``failed`` with their kind (timeout,
-  connection, rate_limit, server, http_4xx, ...) and never count as model behaviour.
-* Structured output: a pydantic model's JSON schema is requested (``json_schema`` response format,
-  falling back to ``json_object`` + schema, then to schema-in-prompt, for servers that reject it),
-  the reply is validated, re-asked a bounded number of times, then the cell is ``unparsed`` with
-  the raw text kept.
+* Every call is a cell in the run store's journal (:attr:`Store.cells`). Cells are registered
+  ``pending`` before any call; each result is written as soon as the writer gets to it (group
+  commit), so a crash or ``kill -9`` loses at most the calls in flight. Cells already ``done`` or
+  ``unparsed`` are never re-sent, nor are ``submitted`` ones (a provider batch holds them);
+  ``failed`` and ``pending`` ones are sent again on the next run.
+* Per endpoint: a pool of ``concurrency`` workers and a :class:`~crisiseval.engine.sender.Sender`
+  (limits, deadline, retries). Infrastructure failures that outlast the retry budget end
+  ``failed`` with their kind and never count as model behaviour.
+* Output: an :class:`~crisiseval.engine.outputs.OutputParser` (a pydantic model is wrapped in
+  :class:`~crisiseval.engine.outputs.JsonOutput`) validates the reply; a reply it rejects is
+  re-asked a bounded number of times, then the cell is ``unparsed`` with the raw text kept.
+* Seams: ``endpoint_factory`` makes the endpoint of a model (tests inject an in-process fake; a
+  batch backend plugs in here); the state of one call to :meth:`Engine.run` lives in a
+  :class:`_Run`; cost has one formula (:func:`~crisiseval.engine.cost.cost_usd`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import socket
 import time
@@ -28,63 +29,34 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from crisiseval.config import ModelConfig, Price
-from crisiseval.engine.cells import (
-    CallSpec,
-    cell_key,
-    extract_json,
-    max_tokens_of,
-    messages_tokens,
-)
+from crisiseval.engine.cells import CallSpec, cell_key
+from crisiseval.engine.cost import Estimate, cost_usd, estimate
 from crisiseval.engine.endpoints import (
-    Completion,
+    RETRYABLE,
     Endpoint,
-    InfraError,
     StructuredMode,
     make_endpoint,
     resolve_gguf,
 )
-from crisiseval.engine.limits import TokenBucket, backoff_delay
+from crisiseval.engine.outputs import OutputError, OutputParser, as_parser
+from crisiseval.engine.progress import make_progress
+from crisiseval.engine.sender import Sender, SendFailed, initial_mode
 from crisiseval.errors import ConfigError
-from crisiseval.store import Store, now_iso
-
-log = logging.getLogger("crisiseval.engine")
+from crisiseval.store import CellOutcome, CellRow, NewCell, Store, now_iso
 
 REASK_TEMPLATE = (
     "That reply could not be used: {error}. Answer again with only one JSON object that matches "
     "this JSON schema, and nothing else:\n{schema}"
 )
-PROMPT_MODE_TEMPLATE = (
-    "\n\nReply with only one JSON object that matches this JSON schema, and nothing else:\n{schema}"
-)
+REASK_TEXT_TEMPLATE = "That reply could not be used: {error}. Answer again in the format asked."
 
+EndpointFactory = Callable[[str, ModelConfig], Endpoint]
 
-@dataclass
-class CellResult:
-    key: str
-    status: str
-    parsed: dict[str, Any] | None
-    text: str | None
-    error_kind: str | None
-    error_message: str | None
-    context: dict[str, Any]
-    item_id: str | None
-    run_index: int
-    model: str
+CellResult = CellRow  # the name stages used before the journal API
 
 
 @dataclass
@@ -95,6 +67,7 @@ class RunSummary:
     unparsed: int = 0
     failed: int = 0
     pending: int = 0
+    submitted: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
@@ -111,6 +84,8 @@ class RunSummary:
         ]
         if self.pending:
             parts.append(f"{self.pending} not run")
+        if self.submitted:
+            parts.append(f"{self.submitted} in open batches")
         if self.failures:
             parts.append("failures: " + ", ".join(f"{k}={v}" for k, v in self.failures.items()))
         parts.append(f"tokens {self.tokens_in}/{self.tokens_out}")
@@ -118,20 +93,161 @@ class RunSummary:
             parts.append(f"${self.cost_usd:.4f}")
         return "; ".join(parts)
 
-
-@dataclass
-class Estimate:
-    calls: int
-    tokens_in: int
-    tokens_out_max: int
-    cost_usd_max: float | None
-    per_model: dict[str, dict[str, float]]
+    @property
+    def retryable_failures(self) -> int:
+        """Failed cells whose kind a re-run may fix (timeouts, 429, 5xx, connection...)."""
+        return sum(n for kind, n in self.failures.items() if kind in RETRYABLE)
 
 
 @dataclass
 class _Job:
     key: str
     spec: CallSpec
+
+
+class _Run:
+    """The state of one :meth:`Engine.run`: its senders, summary, and the writer's buffer."""
+
+    def __init__(self, engine: Engine, parser: OutputParser | None) -> None:
+        self.engine = engine
+        self.parser = parser
+        self.summary = RunSummary()
+        self.senders: dict[str, Sender] = {}
+        self.buffer: list[CellOutcome] = []
+        self.flush_needed = asyncio.Event()
+        self.writer: asyncio.Task[None] | None = None
+
+    def sender(self, name: str) -> Sender:
+        if name not in self.senders:
+            e = self.engine
+            self.senders[name] = Sender(
+                name, e.model(name), e.endpoint(name), e._modes[name], e._rng
+            )
+        return self.senders[name]
+
+    async def close(self) -> None:
+        for name, sender in self.senders.items():
+            self.engine._modes[name] = sender.mode  # a format fallback holds for later runs
+        await self.engine._close_endpoints()
+
+    # ------------------------------------------------------------------ writer
+    async def write_loop(self) -> None:
+        while True:
+            await self.flush_needed.wait()
+            self.flush_needed.clear()
+            self.flush()
+            await asyncio.sleep(0)
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        rows, self.buffer = self.buffer, []
+        try:
+            self.engine.store.cells.record(rows)
+        except BaseException:
+            self.buffer[:0] = rows  # not lost: the final flush (or the caller) sees them again
+            raise
+
+    # ------------------------------------------------------------------ workers
+    async def worker(self, name: str, queue: asyncio.Queue[_Job], tick: Callable[[], None]) -> None:
+        while True:
+            if self.writer is not None and self.writer.done():
+                # The store stopped taking results (disk full, locked): stop calling, or every
+                # later answer would be paid for and lost.
+                self.writer.result()
+                raise RuntimeError("the result writer stopped")
+            try:
+                job = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            outcome = await self.do_cell(name, job)
+            # Appended after the await: the writer swaps the buffer list while calls run.
+            self.buffer.append(outcome)
+            self.flush_needed.set()
+            self.summary.pending -= 1
+            tick()
+
+    async def do_cell(self, name: str, job: _Job) -> CellOutcome:
+        """Send one cell, validate the reply, re-ask a bounded number of times."""
+        s = self.summary
+        sender = self.sender(name)
+        parser = self.parser
+        schema = parser.schema if parser is not None else None
+        schema_name = parser.name if parser is not None else "output"
+        params = self.engine.params(name)
+        messages = [dict(m) for m in job.spec.messages]
+        seed = int(job.key[:8], 16)
+        t0 = time.monotonic()
+        attempts = tin = tout = 0
+        text = ""
+        parsed: dict[str, Any] | None = None
+        error_kind: str | None = None
+        error_message: str | None = None
+        status = "unparsed"
+        for ask in range(sender.cfg.limits.reasks + 1):
+            try:
+                comp, n = await sender.send(messages, params, schema, schema_name, seed + ask)
+            except SendFailed as f:
+                attempts += f.attempts
+                status, error_kind, error_message = "failed", f.error.kind, f.error.message
+                s.failures[f.error.kind] += 1
+                break
+            attempts += n
+            tin += comp.tokens_in
+            tout += comp.tokens_out
+            text = comp.text
+            if parser is None:
+                status = "done"
+                break
+            try:
+                parsed = parser.parse(text)
+            except OutputError as exc:
+                reason = exc.reason
+                if comp.finish_reason == "length":
+                    reason = "the reply was cut off at max_tokens"
+                error_kind, error_message = "invalid_output", reason[:300]
+                reask = (
+                    REASK_TEMPLATE.format(
+                        error=reason, schema=json.dumps(schema, separators=(",", ":"))
+                    )
+                    if schema is not None
+                    else REASK_TEXT_TEMPLATE.format(error=reason)
+                )
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": text},
+                    {"role": "user", "content": reask},
+                ]
+                continue
+            status, error_kind, error_message = "done", None, None
+            break
+        s.tokens_in += tin
+        s.tokens_out += tout
+        cost: float | None = None
+        price = self.engine.price(name)
+        if price is not None:
+            cost = cost_usd(price, tin, tout)
+            s.cost_usd += cost
+        if status == "done":
+            s.done += 1
+        elif status == "unparsed":
+            s.unparsed += 1
+        else:
+            s.failed += 1
+        return CellOutcome(
+            key=job.key,
+            status=status,
+            response_text=text if status != "failed" else (text or None),
+            parsed=parsed if status == "done" else None,
+            tokens_in=tin,
+            tokens_out=tout,
+            latency_s=round(time.monotonic() - t0, 4),
+            cost_usd=cost,
+            attempts=attempts,
+            error_kind=error_kind,
+            error_message=error_message,
+            updated_at=now_iso(),
+        )
 
 
 class Engine:
@@ -146,21 +262,17 @@ class Engine:
         progress: bool | None = None,
         console: Console | None = None,
         seed: int = 0,
+        endpoint_factory: EndpointFactory | None = None,
     ) -> None:
         self.store = store
         self.models = models
         self.prices = prices or {}
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, emoji=False, highlight=False)
         self.progress = self.console.is_terminal if progress is None else progress
+        self.endpoint_factory: EndpointFactory = endpoint_factory or make_endpoint
         self._endpoints: dict[str, Endpoint] = {}
         self._modes: dict[str, StructuredMode] = {}
-        self._rpm: dict[str, TokenBucket] = {}
-        self._tpm: dict[str, TokenBucket] = {}
         self._rng = random.Random(seed)
-        self._buffer: list[tuple[Any, ...]] = []
-        self._flush_needed: asyncio.Event | None = None
-        self._writer_task: asyncio.Task[None] | None = None
-        self._summary = RunSummary()
 
     # ------------------------------------------------------------------ setup
     def model(self, name: str) -> ModelConfig:
@@ -172,24 +284,9 @@ class Engine:
     def endpoint(self, name: str) -> Endpoint:
         if name not in self._endpoints:
             cfg = self.model(name)
-            self._endpoints[name] = make_endpoint(name, cfg)
-            self._modes.setdefault(name, self._initial_mode(cfg))
-            # Buckets hold an asyncio lock bound to one event loop: new ones with each client.
-            if cfg.limits.rpm:
-                self._rpm[name] = TokenBucket(cfg.limits.rpm)
-            if cfg.limits.tpm:
-                self._tpm[name] = TokenBucket(cfg.limits.tpm)
+            self._endpoints[name] = self.endpoint_factory(name, cfg)
+            self._modes.setdefault(name, initial_mode(cfg))
         return self._endpoints[name]
-
-    @staticmethod
-    def _initial_mode(cfg: ModelConfig) -> StructuredMode:
-        return (
-            "json_schema"
-            if cfg.structured_output == "auto" and cfg.provider == "openai"
-            else "json_object"
-            if cfg.structured_output == "auto"
-            else cfg.structured_output
-        )
 
     def preflight(self, names: Sequence[str], *, connect: bool = True) -> None:
         """Fail before any call: unknown model, missing key variable, missing GGUF, dead URL.
@@ -199,12 +296,12 @@ class Engine:
         """
         for name in dict.fromkeys(names):
             cfg = self.model(name)
-            if cfg.provider == "llama_cpp":
+            if cfg.provider == "llama_cpp" and self.endpoint_factory is make_endpoint:
                 resolve_gguf(cfg, name)
             if not connect:
                 continue
             self.endpoint(name)
-            if cfg.provider == "openai" and cfg.base_url:
+            if cfg.provider == "openai" and cfg.base_url and self.endpoint_factory is make_endpoint:
                 check_reachable(name, cfg.base_url)
 
     def price(self, name: str) -> Price | None:
@@ -218,112 +315,85 @@ class Engine:
         ep = self.endpoint(spec.model)
         return cell_key(spec, endpoint=ep.identity, params=self.params(spec.model), schema=schema)
 
-    # ------------------------------------------------------------------ estimate
     def estimate(self, specs: Sequence[CallSpec]) -> Estimate:
-        """Dry-run: prompt tokens (estimated) x runs, output capped by max_tokens, price bound."""
-        per: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        total_cost: float | None = 0.0
-        for s in specs:
-            cfg = self.model(s.model)
-            tin = messages_tokens(s.messages)
-            tout = int(
-                cfg.params.get("max_tokens") or cfg.params.get("max_completion_tokens") or 512
-            )
-            d = per[s.model]
-            d["calls"] += 1
-            d["tokens_in"] += tin
-            d["tokens_out_max"] += tout
-            price = self.price(s.model)
-            if price is None:
-                total_cost = None if cfg.provider == "openai" else total_cost
-            else:
-                c = tin / 1e6 * price.input_per_m + tout / 1e6 * price.output_per_m
-                d["cost_usd_max"] += c
-                if total_cost is not None:
-                    total_cost += c
-        return Estimate(
-            calls=len(specs),
-            tokens_in=int(sum(d["tokens_in"] for d in per.values())),
-            tokens_out_max=int(sum(d["tokens_out_max"] for d in per.values())),
-            cost_usd_max=total_cost,
-            per_model={k: dict(v) for k, v in per.items()},
-        )
+        """Dry run: prompt tokens (estimated) x runs, output capped by max_tokens, price bound."""
+        return estimate(specs, self.model, self.price)
 
     # ------------------------------------------------------------------ run
     def run_sync(
         self,
         specs: Sequence[CallSpec],
-        output_model: type[BaseModel] | None = None,
+        output: type[BaseModel] | OutputParser | None = None,
         *,
         description: str = "calls",
     ) -> RunSummary:
-        return asyncio.run(self.run(specs, output_model, description=description))
+        return asyncio.run(self.run(specs, output, description=description))
 
-    async def run(
-        self,
-        specs: Sequence[CallSpec],
-        output_model: type[BaseModel] | None = None,
-        *,
-        description: str = "calls",
-    ) -> RunSummary:
-        schema = output_model.model_json_schema() if output_model is not None else None
-        summary = RunSummary()
-        self._summary = summary
+    def _register(
+        self, specs: Sequence[CallSpec], parser: OutputParser | None, summary: RunSummary
+    ) -> dict[str, _Job]:
+        schema = parser.schema if parser is not None else None
         jobs: dict[str, _Job] = {}
-        rows = []
-        ts = now_iso()
+        cells: list[NewCell] = []
         for spec in specs:
             key = self.key_for(spec, schema)
             summary.keys.append(key)
             if key in jobs:
                 continue
             jobs[key] = _Job(key, spec)
+            identity = self.endpoint(spec.model).identity
             request = {
                 "messages": spec.messages,
                 "params": self.params(spec.model),
-                "schema": output_model.__name__ if output_model is not None else None,
-                "endpoint": self.endpoint(spec.model).identity,
+                "schema": parser.name if parser is not None else None,
+                "endpoint": identity,
             }
-            rows.append(
-                (
-                    key,
-                    spec.role,
-                    spec.model,
-                    self.endpoint(spec.model).identity,
-                    spec.run_index,
-                    spec.prompt_version,
-                    spec.item_id,
-                    json.dumps(spec.context, ensure_ascii=False, sort_keys=True),
-                    json.dumps(request, ensure_ascii=False),
-                    ts,
-                    ts,
+            cells.append(
+                NewCell(
+                    key=key,
+                    role=spec.role,
+                    model=spec.model,
+                    endpoint=identity,
+                    run_index=spec.run_index,
+                    prompt_version=spec.prompt_version,
+                    item_id=spec.item_id,
+                    context=spec.context,
+                    request=request,
                 )
             )
         summary.total = len(jobs)
-        with self.store.transaction() as c:
-            c.executemany(
-                "INSERT OR IGNORE INTO cells(key, role, model, endpoint, run_index, "
-                "prompt_version, item_id, context, request, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                rows,
-            )
-        status = self._statuses(list(jobs))
+        self.store.cells.register(cells, now=now_iso())
+        return jobs
+
+    async def run(
+        self,
+        specs: Sequence[CallSpec],
+        output: type[BaseModel] | OutputParser | None = None,
+        *,
+        description: str = "calls",
+    ) -> RunSummary:
+        parser = as_parser(output)
+        state = _Run(self, parser)
+        summary = state.summary
+        jobs = self._register(specs, parser, summary)
+        status = self.store.cells.statuses(list(jobs))
         todo: dict[str, list[_Job]] = defaultdict(list)
         for key, job in jobs.items():
-            if status.get(key) in ("done", "unparsed"):
+            st = status.get(key)
+            if st in ("done", "unparsed"):
                 summary.cached += 1
+            elif st == "submitted":
+                summary.submitted += 1  # a provider batch holds it: not sent twice
             else:
                 todo[job.spec.model].append(job)
         n_todo = sum(len(v) for v in todo.values())
         summary.pending = n_todo
         if n_todo == 0:
-            await self._close_endpoints()
+            await state.close()
             return summary
 
-        self._flush_needed = asyncio.Event()
-        writer = asyncio.create_task(self._writer())
-        self._writer_task = writer
-        progress = self._make_progress()
+        state.writer = asyncio.create_task(state.write_loop())
+        progress = make_progress(self.console) if self.progress else None
         task_id = (
             progress.add_task(description, total=n_todo, tokens="0/0", cost="")
             if progress
@@ -353,11 +423,9 @@ class Engine:
                 # (and make per-call latency meaningless).
                 limit = 1 if cfg.provider == "llama_cpp" else cfg.limits.concurrency
                 n = min(limit, len(model_jobs))
-                workers += [
-                    asyncio.create_task(self._worker(name, queue, output_model, schema, tick))
-                    for _ in range(n)
-                ]
+                workers += [asyncio.create_task(state.worker(name, queue, tick)) for _ in range(n)]
             await asyncio.gather(*workers)
+            writer = state.writer
             failure = writer.exception() if writer.done() and not writer.cancelled() else None
             if failure is not None:  # the last results could not be written: say so
                 raise failure
@@ -369,12 +437,12 @@ class Engine:
         finally:
             if progress:
                 progress.stop()
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            state.writer.cancel()
+            await asyncio.gather(state.writer, return_exceptions=True)
             try:
-                self._flush()  # whatever finished before a cancel is kept
+                state.flush()  # whatever finished before a cancel is kept
             finally:
-                await self._close_endpoints()
+                await state.close()
         return summary
 
     async def _close_endpoints(self) -> None:
@@ -383,283 +451,9 @@ class Engine:
             await ep.aclose()
         self._endpoints.clear()
 
-    def _statuses(self, keys: list[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for k, s in self.store.conn.execute(
-                f"SELECT key, status FROM cells WHERE key IN ({marks})", chunk
-            ):
-                out[k] = s
-        return out
-
-    def _make_progress(self) -> Progress | None:
-        if not self.progress:
-            return None
-        return Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            _RateColumn(),
-            TextColumn("[cyan]{task.fields[tokens]} tok"),
-            TextColumn("{task.fields[cost]}"),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
-        )
-
-    # ------------------------------------------------------------------ workers
-    async def _worker(
-        self,
-        name: str,
-        queue: asyncio.Queue[_Job],
-        output_model: type[BaseModel] | None,
-        schema: dict[str, Any] | None,
-        tick: Callable[[], None],
-    ) -> None:
-        while True:
-            writer = self._writer_task
-            if writer is not None and writer.done():
-                # The store stopped taking results (disk full, locked): stop calling, or every
-                # later answer would be paid for and lost.
-                writer.result()
-                raise RuntimeError("the result writer stopped")
-            try:
-                job = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            row = await self._do_cell(name, job, output_model, schema)
-            self._buffer.append(row)
-            assert self._flush_needed is not None
-            self._flush_needed.set()
-            self._summary.pending -= 1
-            tick()
-
-    async def _do_cell(
-        self,
-        name: str,
-        job: _Job,
-        output_model: type[BaseModel] | None,
-        schema: dict[str, Any] | None,
-    ) -> tuple[Any, ...]:
-        s = self._summary
-        cfg = self.model(name)
-        params = self.params(name)
-        messages = [dict(m) for m in job.spec.messages]
-        seed = int(job.key[:8], 16)
-        t0 = time.monotonic()
-        attempts = 0
-        tin = tout = 0
-        text = ""
-        parsed: dict[str, Any] | None = None
-        error_kind: str | None = None
-        error_message: str | None = None
-        status = "unparsed"
-        for ask in range(cfg.limits.reasks + 1):
-            try:
-                comp, n = await self._call(name, messages, params, schema, seed + ask)
-            except _Failed as f:
-                attempts += f.attempts
-                status, error_kind, error_message = "failed", f.error.kind, f.error.message
-                s.failures[f.error.kind] += 1
-                break
-            attempts += n
-            tin += comp.tokens_in
-            tout += comp.tokens_out
-            text = comp.text
-            if output_model is None:
-                status = "done"
-                break
-            try:
-                value = output_model.model_validate_json(extract_json(text))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                loc = ".".join(str(p) for p in err["loc"])
-                reason = f"{err['msg']}" + (f" at {loc}" if loc else "")
-                if comp.finish_reason == "length":
-                    reason = "the reply was cut off at max_tokens"
-                error_kind, error_message = "invalid_output", reason[:300]
-                messages = [
-                    *messages,
-                    {"role": "assistant", "content": text},
-                    {
-                        "role": "user",
-                        "content": REASK_TEMPLATE.format(
-                            error=reason, schema=json.dumps(schema, separators=(",", ":"))
-                        ),
-                    },
-                ]
-                continue
-            parsed = value.model_dump(mode="json")
-            status, error_kind, error_message = "done", None, None
-            break
-        s.tokens_in += tin
-        s.tokens_out += tout
-        cost: float | None = None
-        price = self.price(name)
-        if price is not None:
-            cost = tin / 1e6 * price.input_per_m + tout / 1e6 * price.output_per_m
-            s.cost_usd += cost
-        if status == "done":
-            s.done += 1
-        elif status == "unparsed":
-            s.unparsed += 1
-        else:
-            s.failed += 1
-        return (
-            status,
-            text if status != "failed" else (text or None),
-            json.dumps(parsed, ensure_ascii=False) if parsed is not None else None,
-            tin,
-            tout,
-            round(time.monotonic() - t0, 4),
-            cost,
-            attempts,
-            error_kind,
-            error_message,
-            now_iso(),
-            job.key,
-        )
-
-    async def _call(
-        self,
-        name: str,
-        messages: list[dict[str, str]],
-        params: dict[str, Any],
-        schema: dict[str, Any] | None,
-        seed: int,
-    ) -> tuple[Completion, int]:
-        """One completion with bounded retries; returns it and the number of attempts."""
-        ep = self.endpoint(name)
-        lim = self.model(name).limits
-        attempt = 0
-        while True:
-            attempt += 1
-            mode = self._modes[name]
-            sent = messages
-            if schema is not None and mode == "prompt":
-                sent = [*messages[:-1], dict(messages[-1])]
-                sent[-1]["content"] += PROMPT_MODE_TEMPLATE.format(
-                    schema=json.dumps(schema, separators=(",", ":"))
-                )
-            if name in self._rpm:
-                await self._rpm[name].acquire(1)
-            est = 0
-            if name in self._tpm:
-                est = messages_tokens(sent) + max_tokens_of(params)
-                await self._tpm[name].acquire(est)
-            try:
-                comp = await ep.complete(sent, params, schema, "output", mode, seed)
-            except InfraError as err:
-                if self._downgrade(name, mode, err, schema):
-                    attempt -= 1  # the server refused the format, not the call: not a retry
-                    continue
-                if not err.retryable or attempt > lim.max_retries:
-                    raise _Failed(err, attempt) from None
-                delay = backoff_delay(
-                    attempt,
-                    base=lim.backoff_base_s,
-                    cap=lim.backoff_max_s,
-                    retry_after=(
-                        min(err.retry_after, lim.retry_after_max_s)
-                        if err.retry_after is not None
-                        else None
-                    ),
-                    rng=self._rng,
-                )
-                log.debug(
-                    "model %s: %s; retry %d/%d in %.2fs",
-                    name,
-                    err.kind,
-                    attempt,
-                    lim.max_retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                continue
-            if name in self._tpm:
-                self._tpm[name].adjust(comp.tokens_in + comp.tokens_out - est)
-            return comp, attempt
-
-    def _downgrade(
-        self, name: str, mode: StructuredMode, err: InfraError, schema: dict[str, Any] | None
-    ) -> bool:
-        """Fall back to a simpler structured-output mode when the server rejects the current one."""
-        if schema is None or self.model(name).structured_output != "auto":
-            return False
-        if err.status not in (400, 422, 500, 501) or mode == "prompt":
-            return False
-        body = err.body.lower()
-        if not any(w in body for w in ("response_format", "json_schema", "schema", "grammar")):
-            return False
-        new: StructuredMode = "json_object" if mode == "json_schema" else "prompt"
-        if self._modes[name] == mode:
-            log.info("model %s: server rejected %s output; falling back to %s", name, mode, new)
-            self._modes[name] = new
-        return True
-
-    # ------------------------------------------------------------------ writer
-    async def _writer(self) -> None:
-        assert self._flush_needed is not None
-        while True:
-            await self._flush_needed.wait()
-            self._flush_needed.clear()
-            self._flush()
-            await asyncio.sleep(0)
-
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
-        rows, self._buffer = self._buffer, []
-        try:
-            self._write(rows)
-        except BaseException:
-            self._buffer[:0] = rows  # not lost: the final flush (or the caller) sees them again
-            raise
-
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
-        with self.store.transaction() as c:
-            c.executemany(
-                "UPDATE cells SET status=?, response_text=?, parsed=?, tokens_in=?, tokens_out=?, "
-                "latency_s=?, cost_usd=?, attempts=attempts+?, error_kind=?, error_message=?, "
-                "updated_at=? WHERE key=?",
-                rows,
-            )
-
     # ------------------------------------------------------------------ results
-    def results(self, keys: Sequence[str]) -> dict[str, CellResult]:
-        out: dict[str, CellResult] = {}
-        ks = list(dict.fromkeys(keys))
-        for start in range(0, len(ks), 500):
-            chunk = ks[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.store.conn.execute(
-                "SELECT key, status, parsed, response_text, error_kind, error_message, context, "
-                f"item_id, run_index, model FROM cells WHERE key IN ({marks})",
-                chunk,
-            ):
-                out[row[0]] = CellResult(
-                    key=row[0],
-                    status=row[1],
-                    parsed=json.loads(row[2]) if row[2] else None,
-                    text=row[3],
-                    error_kind=row[4],
-                    error_message=row[5],
-                    context=json.loads(row[6]),
-                    item_id=row[7],
-                    run_index=row[8],
-                    model=row[9],
-                )
-        return out
-
-
-class _Failed(Exception):
-    def __init__(self, error: InfraError, attempts: int) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.attempts = attempts
+    def results(self, keys: Sequence[str]) -> dict[str, CellRow]:
+        return self.store.cells.results(keys)
 
 
 def check_reachable(name: str, base_url: str, timeout: float = 5.0) -> None:
@@ -674,11 +468,3 @@ def check_reachable(name: str, base_url: str, timeout: float = 5.0) -> None:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(f"model {name!r}: cannot reach base_url {base_url} ({reason})") from exc
-
-
-class _RateColumn(ProgressColumn):
-    """Calls per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-- /s" if speed is None else f"{speed:.1f}/s", style="magenta")

@@ -11,19 +11,12 @@
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, create_model
 
-from crisiseval.taxonomy import LABELS, canonical_label
-
-CrisisLabel = enum.Enum("CrisisLabel", {name: name for name in LABELS}, type=str)  # type: ignore[misc]
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, str):
-        return canonical_label(value) or value
-    return value
+from crisiseval.taxonomy import LABELS, Taxonomy, canonical_label
 
 
 def _clipper(limit: int) -> BeforeValidator:
@@ -33,13 +26,37 @@ def _clipper(limit: int) -> BeforeValidator:
     return BeforeValidator(clip)
 
 
-class ClassifyOutput(BaseModel):
-    """What a classifier must return."""
+@functools.cache
+def classify_output_for(names: tuple[str, ...]) -> type[BaseModel]:
+    """The classifier's output model for a taxonomy's label names (its JSON schema lists them)."""
+    labels = enum.Enum("CrisisLabel", {n: n for n in names}, type=str)  # type: ignore[misc]
+    known = frozenset(names)
 
-    label: Annotated[CrisisLabel, BeforeValidator(_canonical)]
-    explanation: Annotated[str, _clipper(200)] = Field(
-        default="", json_schema_extra={"maxLength": 200}
+    def canonical(value: Any) -> Any:
+        # A known spelling of one of this taxonomy's labels; anything else is validated as is.
+        if isinstance(value, str) and value not in known:
+            label = canonical_label(value)
+            return label if label in known else value
+        return value
+
+    model: type[BaseModel] = create_model(
+        "ClassifyOutput",
+        __doc__="What a classifier must return.",
+        label=(Annotated[labels, BeforeValidator(canonical)], ...),
+        explanation=(
+            Annotated[str, _clipper(200)],
+            Field(default="", json_schema_extra={"maxLength": 200}),
+        ),
     )
+    return model
+
+
+def classify_output(taxonomy: Taxonomy) -> type[BaseModel]:
+    return classify_output_for(taxonomy.names)
+
+
+ClassifyOutput = classify_output_for(LABELS)
+"""The output model of the package taxonomy's seven labels."""
 
 
 class JudgeOutput(BaseModel):

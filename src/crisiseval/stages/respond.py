@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from crisiseval.config import Respondent
-from crisiseval.engine import CallSpec, Engine, RunSummary
+from crisiseval.config import Respondent, StudyConfig
+from crisiseval.engine import CallSpec, RunSummary
 from crisiseval.errors import StoreError
-from crisiseval.store import Store, response_id_for
+from crisiseval.stages.base import StageOutcome, StudyContext, register_stage
+from crisiseval.store import ResponseRecord, Store
 
 PROMPT_VERSION = "respond-v1"
+ORIGIN = "respond"
 
 
 def build_messages(respondent: Respondent, turns: Sequence[str]) -> list[dict[str, str]]:
@@ -31,11 +32,17 @@ def build_messages(respondent: Respondent, turns: Sequence[str]) -> list[dict[st
 class RespondResult:
     summary: RunSummary
     per_respondent: dict[str, Counter[str]] = field(default_factory=dict)
+    removed: int = 0
 
     def lines(self) -> list[str]:
         out = [f"respond: {self.summary.line()}"]
         for name, c in self.per_respondent.items():
             out.append(f"  {name}: {c.get('ok', 0)} answers, {c.get('failed', 0)} failed")
+        if self.removed:
+            out.append(
+                f"  removed {self.removed} answers (and their judgments) of runs or respondents "
+                "no longer configured"
+            )
         return out
 
 
@@ -62,53 +69,66 @@ def make_specs(
 def _refuse_foreign_answers(store: Store, respondents: Sequence[Respondent]) -> None:
     """A respondent name that already has answers from elsewhere (e.g. the study's imported
     files) would overwrite them and mix the two in every statistic: refuse before any call."""
-    names = [r.name for r in respondents]
-    marks = ",".join("?" * len(names))
-    row = store.conn.execute(
-        f"SELECT respondent, origin FROM responses WHERE respondent IN ({marks}) "
-        "AND origin != 'respond' LIMIT 1",
-        names,
-    ).fetchone()
-    if row is not None:
+    found = store.foreign_answers([r.name for r in respondents], ORIGIN)
+    if found is not None:
         raise StoreError(
-            f"{store.path}: respondent {row[0]!r} already has answers from {row[1]} in this store; "
-            "give the respondent another name or use another run directory"
+            f"{store.path}: respondent {found[0]!r} already has answers from {found[1]} in this "
+            "store; give the respondent another name or use another run directory"
         )
 
 
 def run_respond(
-    store: Store,
-    engine: Engine,
-    item_ids: Sequence[str],
-    respondents: Sequence[Respondent],
-    runs: int,
+    ctx: StudyContext, item_ids: Sequence[str], respondents: Sequence[Respondent], runs: int
 ) -> RespondResult:
+    store, engine = ctx.store, ctx.engine
     _refuse_foreign_answers(store, respondents)
     specs = make_specs(store, item_ids, respondents, runs)
     summary = engine.run_sync(specs, None, description="respond")
     results = engine.results(summary.keys)
-    rows: list[dict[str, Any]] = []
+    records: list[ResponseRecord] = []
     out = RespondResult(summary=summary, per_respondent={r.name: Counter() for r in respondents})
     for spec, key in zip(specs, summary.keys, strict=True):
         res = results[key]
-        if res.status == "pending":
-            continue
         name = str(spec.context["respondent"])
         assert spec.item_id is not None
-        ok = res.status == "done"
-        out.per_respondent[name]["ok" if ok else "failed"] += 1
-        rows.append(
-            {
-                "response_id": response_id_for(spec.item_id, name, spec.run_index + 1),
-                "item_id": spec.item_id,
-                "respondent": name,
-                "run_index": spec.run_index + 1,  # records number runs from 1
-                "text": res.text if ok else None,
-                "status": "ok" if ok else "failed",
-                "tokens_out": None,
-                "cell_key": key,
-                "origin": "respond",
-            }
+        rec = ResponseRecord.from_cell(
+            respondent=name,
+            cell_run_index=spec.run_index,
+            item_id=spec.item_id,
+            cell_status=res.status,
+            text=res.text,
+            cell_key=key,
         )
-    store.upsert_responses(rows)
+        if rec is None:
+            continue
+        out.per_respondent[name][rec.status] += 1
+        records.append(rec)
+    with store.transaction():
+        store.upsert_responses(records)
+        out.removed = store.remove_stale_responses(
+            item_ids, [r.name for r in respondents], runs, origin=ORIGIN
+        )
     return out
+
+
+@register_stage
+class RespondStage:
+    name = "respond"
+    needs: tuple[str, ...] = ()
+
+    def enabled(self, cfg: StudyConfig) -> bool:
+        return cfg.respond is not None
+
+    def models(self, cfg: StudyConfig) -> list[str]:
+        return [r.model for r in cfg.respond.respondents] if cfg.respond else []
+
+    def plan(self, ctx: StudyContext, item_ids: Sequence[str]) -> list[CallSpec]:
+        r = ctx.cfg.respond
+        assert r is not None
+        return make_specs(ctx.store, item_ids, r.respondents, r.runs)
+
+    def run(self, ctx: StudyContext, item_ids: Sequence[str]) -> StageOutcome:
+        r = ctx.cfg.respond
+        assert r is not None
+        out = run_respond(ctx, item_ids, r.respondents, r.runs)
+        return StageOutcome(out.summary, out.lines())

@@ -11,13 +11,28 @@ from crisiseval.errors import StoreError
 from crisiseval.store import (
     SCHEMA_VERSION,
     STORE_FILENAME,
+    JudgmentRecord,
+    LabelRecord,
+    ResponseRecord,
     Store,
     item_id_for,
     response_id_for,
     store_path,
 )
 
-TABLES = {"meta", "items", "sample_meta", "samples", "cells", "labels", "responses", "judgments"}
+TABLES = {
+    "meta", "items", "sample_meta", "samples", "cells", "labels", "responses", "judgments",
+    "batches", "response_turns", "annotations",
+}  # fmt: skip
+
+
+def _sql(st: Store, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """What the file holds, through a second connection (the store's own is private)."""
+    conn = sqlite3.connect(st.path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
 
 
 @pytest.fixture
@@ -37,11 +52,11 @@ def test_open_creates_schema_wal_and_version(tmp_path: Path) -> None:
     with Store.open(run_dir) as st:
         assert st.path == run_dir / STORE_FILENAME == store_path(run_dir)
         assert st.path.is_file()
-        names = {r[0] for r in st.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        names = {r[0] for r in _sql(st, "SELECT name FROM sqlite_master WHERE type='table'")}
         assert names >= TABLES
-        assert st.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert _sql(st, "PRAGMA journal_mode")[0][0] == "wal"
         assert st.schema_version() == SCHEMA_VERSION
-        meta = dict(st.conn.execute("SELECT key, value FROM meta"))
+        meta = dict(_sql(st, "SELECT key, value FROM meta"))
         assert meta["schema_version"] == str(SCHEMA_VERSION) and meta["created_at"]
     # WAL is persistent: another connection sees it too.
     conn = sqlite3.connect(run_dir / STORE_FILENAME)
@@ -54,10 +69,10 @@ def test_open_creates_schema_wal_and_version(tmp_path: Path) -> None:
 def test_reopen_keeps_data_and_meta(tmp_path: Path) -> None:
     with Store.open(tmp_path) as st:
         ids = st.add_items([(["hello"], "src", "lbl")], origin="demo")
-        created = st.conn.execute("SELECT value FROM meta WHERE key='created_at'").fetchone()[0]
+        created = st.meta_value("created_at")
     with Store.open(tmp_path) as st:
         assert st.item_turns(ids) == {ids[0]: ["hello"]}
-        again = st.conn.execute("SELECT value FROM meta WHERE key='created_at'").fetchone()[0]
+        again = st.meta_value("created_at")
         assert again == created
         assert st.schema_version() == SCHEMA_VERSION
 
@@ -128,9 +143,9 @@ def test_item_turns_in_chunks(store: Store) -> None:
 def test_save_sample_same_items_is_a_noop(store: Store) -> None:
     ids = store.add_items([([f"t{i}"], None, None) for i in range(5)], origin="demo")
     store.save_sample("main", ids, {"seed": 0})
-    created = store.conn.execute("SELECT created_at FROM sample_meta").fetchone()[0]
+    created = _sql(store, "SELECT created_at FROM sample_meta")[0][0]
     store.save_sample("main", ids, {"seed": 0})
-    assert store.conn.execute("SELECT created_at FROM sample_meta").fetchone()[0] == created
+    assert _sql(store, "SELECT created_at FROM sample_meta")[0][0] == created
     assert store.sample_items("main") == ids  # order kept
     assert store.sample_names() == ["main"]
 
@@ -166,56 +181,60 @@ def test_transaction_is_atomic(store: Store) -> None:
 
 
 def test_cell_status_is_constrained(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
-        store.conn.execute(
-            "INSERT INTO cells(key, role, model, endpoint, run_index, prompt_version, context, "
-            "request, status, created_at, updated_at) "
-            "VALUES ('k', 'r', 'm', 'e', 0, 'v1', '{}', '{}', 'weird', 'now', 'now')"
-        )
+    conn = sqlite3.connect(store.path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute(
+                "INSERT INTO cells(key, role, model, endpoint, run_index, prompt_version, "
+                "context, request, status, created_at, updated_at) "
+                "VALUES ('k', 'r', 'm', 'e', 0, 'v1', '{}', '{}', 'weird', 'now', 'now')"
+            )
+    finally:
+        conn.close()
 
 
 def test_domain_records_upsert_and_join(store: Store) -> None:
     (iid,) = store.add_items([(["help"], "s", None)], origin="demo")
-    rid = response_id_for(iid, "bot", 0)
+    rid = response_id_for(iid, "bot", 1)
     store.upsert_labels(
         [
-            {
-                "rater": "human:H1",
-                "rater_kind": "human",
-                "run_index": 0,
-                "item_id": iid,
-                "label": "self_harm",
-                "status": "ok",
-                "origin": "import:x",
-            },
+            LabelRecord(
+                rater="human:H1",
+                rater_kind="human",
+                run_index=0,
+                item_id=iid,
+                label="self_harm",
+                status="ok",
+                origin="import:x",
+            )
         ]
     )
     store.upsert_responses(
         [
-            {
-                "response_id": rid,
-                "item_id": iid,
-                "respondent": "bot",
-                "run_index": 0,
-                "text": "I hear you",
-                "status": "ok",
-                "tokens_out": 4,
-                "origin": "respond",
-            }
+            ResponseRecord.make(
+                item_id=iid,
+                respondent="bot",
+                run_index=1,
+                text="I hear you",
+                status="ok",
+                tokens_out=4,
+                origin="respond",
+            )
         ]
     )
-    judgment = {
-        "response_id": rid,
-        "judge": "j",
-        "judge_kind": "model",
-        "run_index": 0,
-        "label": "self_harm",
-        "score": 4.0,
-        "status": "ok",
-        "origin": "judge",
-    }
+    judgment = JudgmentRecord(
+        response_id=rid,
+        judge="j",
+        judge_kind="model",
+        run_index=1,
+        label="self_harm",
+        score=4.0,
+        status="ok",
+        origin="judge",
+    )
     store.upsert_judgments([judgment])
-    store.upsert_judgments([{**judgment, "score": 5.0}])  # same key: replaced, not duplicated
+    # same key: replaced, not duplicated
+    store.upsert_judgments([judgment.model_copy(update={"score": 5.0})])
     jf = store.judgments_frame()
     assert len(jf) == 1
     row = jf.iloc[0]

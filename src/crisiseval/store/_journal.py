@@ -1,0 +1,284 @@
+"""The cells journal: every model call as one row, its state, its result and its cost.
+
+The engine is the only writer. It registers calls as ``pending`` before sending any, writes each
+result as soon as it has it (group commit), and reads back the statuses and results; a batch
+backend marks cells ``submitted`` with the id of the batch that holds them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from crisiseval.store.records import BatchRecord
+
+if TYPE_CHECKING:
+    from crisiseval.store._core import Store
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class NewCell:
+    """A call to register (as ``pending`` unless its key is already in the journal)."""
+
+    key: str
+    role: str
+    model: str
+    endpoint: str
+    run_index: int
+    prompt_version: str
+    item_id: str | None
+    context: dict[str, Any]
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """The result of sending one cell (``attempts`` adds to the attempts already recorded)."""
+
+    key: str
+    status: str
+    response_text: str | None
+    parsed: dict[str, Any] | None
+    tokens_in: int
+    tokens_out: int
+    latency_s: float
+    cost_usd: float | None
+    attempts: int
+    error_kind: str | None
+    error_message: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class CellRow:
+    """A cell as stored: what a stage needs to turn it into a record."""
+
+    key: str
+    status: str
+    parsed: dict[str, Any] | None
+    text: str | None
+    error_kind: str | None
+    error_message: str | None
+    context: dict[str, Any]
+    item_id: str | None
+    run_index: int
+    model: str
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class Journal:
+    """``store.cells``: the queries of the ``cells`` (and ``batches``) tables."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._store._conn
+
+    def register(self, cells: Iterable[NewCell], *, now: str) -> None:
+        rows = [
+            (
+                c.key,
+                c.role,
+                c.model,
+                c.endpoint,
+                c.run_index,
+                c.prompt_version,
+                c.item_id,
+                json.dumps(c.context, ensure_ascii=False, sort_keys=True),
+                json.dumps(c.request, ensure_ascii=False),
+                now,
+                now,
+            )
+            for c in cells
+        ]
+        with self._store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO cells(key, role, model, endpoint, run_index, "
+                "prompt_version, item_id, context, request, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                rows,
+            )
+
+    def statuses(self, keys: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(keys)):
+            marks = ",".join("?" * len(chunk))
+            for k, s in self._conn.execute(
+                f"SELECT key, status FROM cells WHERE key IN ({marks})", list(chunk)
+            ):
+                out[k] = s
+        return out
+
+    def record(self, outcomes: Sequence[CellOutcome]) -> None:
+        """Write finished cells in one transaction."""
+        rows = [
+            (
+                o.status,
+                o.response_text,
+                json.dumps(o.parsed, ensure_ascii=False) if o.parsed is not None else None,
+                o.tokens_in,
+                o.tokens_out,
+                o.latency_s,
+                o.cost_usd,
+                o.attempts,
+                o.error_kind,
+                o.error_message,
+                o.updated_at,
+                o.key,
+            )
+            for o in outcomes
+        ]
+        with self._store.transaction() as conn:
+            conn.executemany(
+                "UPDATE cells SET status=?, response_text=?, parsed=?, tokens_in=?, "
+                "tokens_out=?, latency_s=?, cost_usd=?, attempts=attempts+?, error_kind=?, "
+                "error_message=?, updated_at=? WHERE key=?",
+                rows,
+            )
+
+    def results(self, keys: Sequence[str]) -> dict[str, CellRow]:
+        out: dict[str, CellRow] = {}
+        for chunk in _chunks(list(dict.fromkeys(keys))):
+            marks = ",".join("?" * len(chunk))
+            for row in self._conn.execute(
+                "SELECT key, status, parsed, response_text, error_kind, error_message, context, "
+                f"item_id, run_index, model FROM cells WHERE key IN ({marks})",
+                list(chunk),
+            ):
+                out[row[0]] = CellRow(
+                    key=row[0],
+                    status=row[1],
+                    parsed=json.loads(row[2]) if row[2] else None,
+                    text=row[3],
+                    error_kind=row[4],
+                    error_message=row[5],
+                    context=json.loads(row[6]),
+                    item_id=row[7],
+                    run_index=row[8],
+                    model=row[9],
+                )
+        return out
+
+    # ------------------------------------------------------------------ batches
+    def save_batch(self, batch: BatchRecord) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO batches(batch_id, model, endpoint, state, n_cells, "
+                "input_file_id, output_file_id, error_file_id, error, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    batch.batch_id,
+                    batch.model,
+                    batch.endpoint,
+                    batch.state,
+                    batch.n_cells,
+                    batch.input_file_id,
+                    batch.output_file_id,
+                    batch.error_file_id,
+                    batch.error,
+                    batch.created_at,
+                    batch.updated_at,
+                ),
+            )
+
+    def batches(self, *, open_only: bool = False) -> list[BatchRecord]:
+        sql = (
+            "SELECT batch_id, model, endpoint, state, n_cells, input_file_id, output_file_id, "
+            "error_file_id, error, created_at, updated_at FROM batches"
+        )
+        if open_only:
+            sql += " WHERE state NOT IN ('completed', 'failed', 'expired', 'cancelled')"
+        cols = (
+            "batch_id",
+            "model",
+            "endpoint",
+            "state",
+            "n_cells",
+            "input_file_id",
+            "output_file_id",
+            "error_file_id",
+            "error",
+            "created_at",
+            "updated_at",
+        )
+        return [
+            BatchRecord.model_validate(dict(zip(cols, r, strict=True)))
+            for r in self._conn.execute(sql + " ORDER BY created_at")
+        ]
+
+    def mark_submitted(self, keys: Sequence[str], batch_id: str, *, now: str) -> None:
+        """Cells handed to a provider batch: not sent again while the batch is open."""
+        with self._store.transaction() as conn:
+            conn.executemany(
+                "UPDATE cells SET status='submitted', batch_id=?, updated_at=? "
+                "WHERE key=? AND status IN ('pending', 'failed')",
+                [(batch_id, now, k) for k in keys],
+            )
+
+    def release_batch(self, batch_id: str, *, now: str) -> int:
+        """Cells of an expired or failed batch that got no result go back to ``pending``."""
+        with self._store.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE cells SET status='pending', updated_at=? "
+                "WHERE batch_id=? AND status='submitted'",
+                (now, batch_id),
+            )
+        return cur.rowcount
+
+    def rows(self, role: str | None = None) -> list[dict[str, Any]]:
+        """Every column of the cells (of ``role``), ordered by item and run: the journal as
+        stored, for inspection and tests (``request``, ``context``, ``parsed`` stay JSON text)."""
+        sql = "SELECT * FROM cells"
+        params: tuple[Any, ...] = ()
+        if role is not None:
+            sql += " WHERE role = ?"
+            params = (role,)
+        cur = self._conn.execute(sql + " ORDER BY item_id, run_index, key", params)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    # ------------------------------------------------------------------ summaries
+    def frame(self, role: str | None = None) -> pd.DataFrame:
+        sql = (
+            "SELECT key, role, model, run_index, item_id, status, tokens_in, tokens_out, "
+            "latency_s, cost_usd, attempts, error_kind, context FROM cells"
+        )
+        params: tuple[Any, ...] = ()
+        if role is not None:
+            sql += " WHERE role = ?"
+            params = (role,)
+        return pd.read_sql_query(sql, self._conn, params=params)
+
+    def totals(self) -> list[tuple[str, str, str, int, int, int, float]]:
+        """(role, model, status, cells, tokens in, tokens out, cost) per role, model, status."""
+        return [
+            (str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]), float(r[6]))
+            for r in self._conn.execute(
+                "SELECT role, model, status, COUNT(*), COALESCE(SUM(tokens_in),0), "
+                "COALESCE(SUM(tokens_out),0), COALESCE(SUM(cost_usd),0) FROM cells "
+                "GROUP BY role, model, status ORDER BY role, model, status"
+            )
+        ]
+
+    def failures(self) -> list[tuple[str, str, int, str]]:
+        """(role, error kind, count, one error message) of the failed cells."""
+        return [
+            (str(r[0]), str(r[1]), int(r[2]), str(r[3] or ""))
+            for r in self._conn.execute(
+                "SELECT role, error_kind, COUNT(*), MAX(error_message) FROM cells "
+                "WHERE status='failed' GROUP BY role, error_kind ORDER BY role, error_kind"
+            )
+        ]

@@ -1,0 +1,202 @@
+"""The store's schema: the current tables (a new store) and the ordered migrations (an old one).
+
+Version history
+---------------
+1. crisiseval 0.1.0: meta, items, samples/sample_meta, cells, labels, responses, judgments.
+2. Cells may be ``submitted`` (a provider batch holds them) and point to their ``batches`` row;
+   labels and judgments keep structured output beyond the label/score (``detail``, e.g. a guard
+   model's categories, a conversation judge's per-turn flags); a response may be a conversation
+   (``kind``, with its turns in ``response_turns``); human ``annotations`` are append-only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+SCHEMA_VERSION = 2
+
+# The v2 tables. Every statement is CREATE ... IF NOT EXISTS: a new store runs them all.
+CURRENT = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    item_id      TEXT PRIMARY KEY,
+    turns        TEXT NOT NULL,          -- JSON list of strings
+    source       TEXT,
+    source_label TEXT,
+    origin       TEXT NOT NULL           -- corpus | import | demo | sample-file
+);
+CREATE TABLE IF NOT EXISTS sample_meta (
+    name       TEXT PRIMARY KEY,
+    recipe     TEXT NOT NULL,            -- JSON
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS samples (
+    name     TEXT NOT NULL REFERENCES sample_meta(name),
+    item_id  TEXT NOT NULL REFERENCES items(item_id),
+    position INTEGER NOT NULL,
+    PRIMARY KEY (name, item_id)
+);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id       TEXT PRIMARY KEY,
+    model          TEXT NOT NULL,
+    endpoint       TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    n_cells        INTEGER NOT NULL,
+    input_file_id  TEXT,
+    output_file_id TEXT,
+    error_file_id  TEXT,
+    error          TEXT,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cells (
+    key            TEXT PRIMARY KEY,
+    role           TEXT NOT NULL,
+    model          TEXT NOT NULL,        -- model name in the config
+    endpoint       TEXT NOT NULL,        -- provider + base_url or GGUF hash + model id
+    run_index      INTEGER NOT NULL,
+    prompt_version TEXT NOT NULL,
+    item_id        TEXT,
+    context        TEXT NOT NULL,        -- JSON: stage-specific (respondent, response_id, label...)
+    request        TEXT NOT NULL,        -- JSON: messages, params, schema name (never a key)
+    status         TEXT NOT NULL
+        CHECK (status IN ('pending', 'submitted', 'done', 'failed', 'unparsed')),
+    response_text  TEXT,
+    parsed         TEXT,                 -- JSON of the validated structured output
+    tokens_in      INTEGER,
+    tokens_out     INTEGER,
+    latency_s      REAL,
+    cost_usd       REAL,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    error_kind     TEXT,
+    error_message  TEXT,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    batch_id       TEXT REFERENCES batches(batch_id)
+);
+CREATE INDEX IF NOT EXISTS cells_role_status ON cells(role, status);
+CREATE TABLE IF NOT EXISTS labels (
+    rater       TEXT NOT NULL,           -- e.g. human:H1, gpt-4o-mini, majority:gpt-4o-mini
+    rater_kind  TEXT NOT NULL CHECK (rater_kind IN ('human', 'model_run', 'majority', 'consensus')),
+    run_index   INTEGER NOT NULL,        -- runs from 1; 0 for humans and majorities
+    item_id     TEXT NOT NULL,
+    label       TEXT,                    -- NULL unless status = 'ok'
+    status      TEXT NOT NULL CHECK (status IN ('ok', 'unparsed', 'failed', 'tie', 'none')),
+    explanation TEXT,
+    cell_key    TEXT,
+    origin      TEXT NOT NULL,           -- classify | import:<file>
+    detail      TEXT,                    -- JSON: classifier output beyond the label
+    PRIMARY KEY (rater, run_index, item_id)
+);
+CREATE TABLE IF NOT EXISTS responses (
+    response_id TEXT PRIMARY KEY,
+    item_id     TEXT NOT NULL,
+    respondent  TEXT NOT NULL,
+    run_index   INTEGER NOT NULL,        -- runs from 1 (cells count runs from 0)
+    text        TEXT,                    -- NULL unless status = 'ok'
+    status      TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    tokens_out  INTEGER,
+    cell_key    TEXT,
+    origin      TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT 'single' CHECK (kind IN ('single', 'conversation'))
+);
+CREATE INDEX IF NOT EXISTS responses_item ON responses(item_id);
+CREATE TABLE IF NOT EXISTS response_turns (
+    response_id TEXT NOT NULL REFERENCES responses(response_id) ON DELETE CASCADE,
+    turn_index  INTEGER NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+    text        TEXT,
+    cell_key    TEXT,
+    PRIMARY KEY (response_id, turn_index)
+);
+CREATE TABLE IF NOT EXISTS judgments (
+    response_id TEXT NOT NULL,
+    judge       TEXT NOT NULL,           -- model judge name, or human:H1
+    judge_kind  TEXT NOT NULL CHECK (judge_kind IN ('model', 'human')),
+    run_index   INTEGER NOT NULL,
+    label       TEXT,                    -- the rubric (crisis label) the response was judged under
+    score       REAL,                    -- 1..5; NULL unless status = 'ok'
+    explanation TEXT,
+    status      TEXT NOT NULL CHECK (status IN ('ok', 'unparsed', 'failed')),
+    cell_key    TEXT,
+    origin      TEXT NOT NULL,
+    detail      TEXT,                    -- JSON: judge output beyond the score
+    PRIMARY KEY (response_id, judge, run_index)
+);
+CREATE TABLE IF NOT EXISTS annotations (
+    annotation_id INTEGER PRIMARY KEY AUTOINCREMENT,   -- append-only: never updated or replaced
+    annotator     TEXT NOT NULL,
+    task          TEXT NOT NULL CHECK (task IN ('labels', 'scores', 'conversations')),
+    target_id     TEXT NOT NULL,
+    value         TEXT,
+    note          TEXT,
+    flagged       INTEGER NOT NULL DEFAULT 0,
+    skipped       INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS annotations_target ON annotations(annotator, task, target_id);
+"""
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run a script's statements one by one, inside the caller's transaction.
+
+    (``executescript`` would COMMIT an open transaction first, and a migration must be
+    all-or-nothing.) Statements are cut where SQLite says one is complete, so a ``;`` in a
+    comment or string does not split one.
+    """
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        conn.execute(statement)
+
+
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    # SQLite cannot change a CHECK constraint in place: the cells table is rebuilt (rows copied
+    # as they are, with no batch) under the new constraint; the other changes are additions.
+    run_script(
+        conn,
+        """
+        CREATE TABLE batches (
+            batch_id TEXT PRIMARY KEY, model TEXT NOT NULL, endpoint TEXT NOT NULL,
+            state TEXT NOT NULL, n_cells INTEGER NOT NULL, input_file_id TEXT,
+            output_file_id TEXT, error_file_id TEXT, error TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+        );
+        ALTER TABLE cells RENAME TO cells_v1;
+        DROP INDEX IF EXISTS cells_role_status;
+        """,
+    )
+    cells_ddl = CURRENT.split("CREATE TABLE IF NOT EXISTS cells", 1)[1].split(";", 1)[0]
+    conn.execute("CREATE TABLE cells" + cells_ddl)
+    cols = (
+        "key, role, model, endpoint, run_index, prompt_version, item_id, context, request, "
+        "status, response_text, parsed, tokens_in, tokens_out, latency_s, cost_usd, attempts, "
+        "error_kind, error_message, created_at, updated_at"
+    )
+    conn.execute(f"INSERT INTO cells({cols}) SELECT {cols} FROM cells_v1")
+    run_script(
+        conn,
+        """
+        DROP TABLE cells_v1;
+        CREATE INDEX cells_role_status ON cells(role, status);
+        ALTER TABLE labels ADD COLUMN detail TEXT;
+        ALTER TABLE judgments ADD COLUMN detail TEXT;
+        ALTER TABLE responses ADD COLUMN kind TEXT NOT NULL DEFAULT 'single'
+            CHECK (kind IN ('single', 'conversation'));
+        """,
+    )
+    # The tables that are new in v2 (response_turns, annotations) come from CURRENT.
+    run_script(conn, CURRENT)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+"""``from_version -> migration`` that brings a store from ``from_version`` to the next one."""
