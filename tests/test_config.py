@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from crisiseval.config import (
+    MAX_INPUT_CHARS,
     ModelConfig,
     Price,
     endpoint_identity,
@@ -208,3 +209,45 @@ def test_respondent_names_are_unique(tmp_path: Path) -> None:
         "    - {name: helper, model: smol}\n    - {name: helper, model: gpt}",
     )
     assert "used twice" in _error(_write(tmp_path, text))
+
+
+# ---------------------------------------------------------------------------------- duplicate keys
+def test_duplicate_top_level_key_names_file_line_and_key(tmp_path: Path) -> None:
+    # PyYAML keeps the last value silently: the second `judge:` would replace the first.
+    p = _write(tmp_path, GOOD + "judge:\n  judges: [smol]\n")
+    line = GOOD.count("\n") + 1
+    assert _error(p) == f"{p}: line {line}: duplicate key 'judge' (each key may appear once)"
+
+
+def test_duplicate_nested_key(tmp_path: Path) -> None:
+    p = _write(tmp_path, GOOD.replace("  runs: 3\n", "  runs: 3\n  runs: 1\n"))
+    assert _error(p) == f"{p}: line 19: duplicate key 'runs' (each key may appear once)"
+
+
+def test_duplicate_key_in_a_flow_mapping(tmp_path: Path) -> None:
+    p = _write(tmp_path, GOOD.replace("{concurrency: 4, rpm: 500}", "{rpm: 4, rpm: 500}"))
+    assert _error(p) == f"{p}: line 8: duplicate key 'rpm' (each key may appear once)"
+
+
+def test_duplicate_model_name(tmp_path: Path) -> None:
+    text = GOOD.replace("  smol:\n", "  gpt:\n    provider: llama_cpp\n  smol:\n")
+    p = _write(tmp_path, text)
+    assert _error(p) == f"{p}: line 9: duplicate key 'gpt' (each key may appear once)"
+
+
+def test_same_key_in_two_mappings_is_fine(tmp_path: Path) -> None:
+    text = GOOD.replace("judges: [gpt]", "judges: [gpt]\n  runs: 2")  # `runs:` in classify too
+    cfg = load_study(_write(tmp_path, text))
+    assert cfg.classify is not None and cfg.classify.runs == 3
+    assert cfg.judge is not None and cfg.judge.runs == 2
+
+
+# ---------------------------------------------------------------------------------- input size
+def test_max_input_chars_default_and_override(tmp_path: Path) -> None:
+    cfg = load_study(_write(tmp_path, GOOD))
+    assert cfg.sample is not None and cfg.sample.max_input_chars == MAX_INPUT_CHARS == 200_000
+    text = GOOD.replace("  builtin: demo\n", "  builtin: demo\n  max_input_chars: 5000\n")
+    cfg = load_study(_write(tmp_path, text, name="small.yaml"))
+    assert cfg.sample is not None and cfg.sample.max_input_chars == 5000
+    text = GOOD.replace("  builtin: demo\n", "  builtin: demo\n  max_input_chars: 0\n")
+    assert "sample.max_input_chars" in _error(_write(tmp_path, text, name="zero.yaml"))

@@ -14,7 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from crisiseval.errors import ConfigError, InputError
-from crisiseval.textio import read_text
+from crisiseval.textio import load_yaml, read_text
+
+MAX_INPUT_CHARS = 200_000
+"""Default of ``sample.max_input_chars`` (see :class:`SampleConfig`)."""
 
 
 class _Strict(BaseModel):
@@ -115,6 +118,17 @@ class SampleConfig(_Strict):
         "split after every single '.', '?', '!' as the study's released items were",
     )
     max_turns: int = Field(default=40, ge=1)
+    max_input_chars: int = Field(
+        default=MAX_INPUT_CHARS,
+        ge=1,
+        description="the longest input (characters in all its turns) a sample may hold; a longer "
+        "one is refused, naming its file and record, when the sample is built from sources or "
+        "imported from a file. The default, 200,000 characters (about 50,000 tokens at ~4 "
+        "characters a token), is some 50 times the study's longest input (about 4,000 "
+        "characters), yet an input that long still fits, with the judge's prompt, rubric and "
+        "answer, in the 64k-128k-token contexts of the study's models: it stops runaway inputs "
+        "(a whole file in one record), not long conversations",
+    )
 
     @model_validator(mode="after")
     def _one_origin(self) -> SampleConfig:
@@ -183,7 +197,9 @@ def load_study(path: Path | str) -> StudyConfig:
     except InputError as exc:
         raise ConfigError(f"{exc} (the experiment file)") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, where=path)  # a key given twice is an error, not "the last wins"
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from crisiseval.config import StudyConfig, parse_study
 from crisiseval.corpus.sample import SAMPLE_FILE_ORIGIN
 from crisiseval.engine import CallSpec, Estimate, RunSummary
@@ -24,6 +22,7 @@ from crisiseval.stages.base import StudyContext, registered, stage_names
 from crisiseval.stages.judge import self_judges
 from crisiseval.store import Store, now_iso
 from crisiseval.taxonomy import normalize_label
+from crisiseval.textio import load_yaml
 
 __all__ = [
     "StudyContext",
@@ -41,7 +40,7 @@ __all__ = [
 def demo_inputs(per_label: int | None = None) -> list[tuple[list[str], str]]:
     """The built-in demo inputs (our own words): (turns, intended label)."""
     text = importlib.resources.files("crisiseval.demo").joinpath("inputs.yaml").read_text("utf-8")
-    data = yaml.safe_load(text)
+    data = load_yaml(text, where="crisiseval/demo/inputs.yaml")
     out: list[tuple[list[str], str]] = []
     seen: dict[str, int] = {}
     for i, rec in enumerate(data["items"]):
@@ -55,7 +54,8 @@ def demo_inputs(per_label: int | None = None) -> list[tuple[list[str], str]]:
 
 def demo_config() -> StudyConfig:
     text = importlib.resources.files("crisiseval.demo").joinpath("demo.yaml").read_text("utf-8")
-    return parse_study(yaml.safe_load(text), source="crisiseval/demo/demo.yaml")
+    where = "crisiseval/demo/demo.yaml"
+    return parse_study(load_yaml(text, where=where), source=where)
 
 
 def ensure_sample(
@@ -99,7 +99,9 @@ def ensure_sample(
             if not ids:
                 from crisiseval.corpus.sample import import_sample_file
 
-                import_sample_file(store, Path(sc.from_file), sc.name)
+                import_sample_file(
+                    store, Path(sc.from_file), sc.name, max_input_chars=sc.max_input_chars
+                )
                 ids = store.sample_items(sc.name)
         else:
             ids = store.sample_items(sc.name) or _corpus_sample(store, cfg, log)
@@ -160,6 +162,7 @@ def _corpus_sample(store: Store, cfg: StudyConfig, log: Callable[[str], None]) -
             style=sc.split_style,
             max_turns=sc.max_turns,
             kept=kept,
+            max_input_chars=sc.max_input_chars,
         )
         n = sc.n_per_source or max(1, len(kept))
         ids = sample_per_source(kept, n, sc.seed)

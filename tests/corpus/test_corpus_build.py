@@ -101,3 +101,56 @@ def test_specs_are_checked_before_reading(write: Any, tmp_path: Path) -> None:
         with pytest.raises(InputError, match="no corpus sources given"):
             build_corpus(store, [])
         assert store.counts()["items"] == 0
+
+
+# ---------------------------------------------------------------------------------- input size
+def test_an_input_over_the_size_limit_is_refused_and_nothing_is_written(
+    write: Any, tmp_path: Path
+) -> None:
+    small = write.jsonl(tmp_path / "a.jsonl", [{"input": "One. Two."}, {"input": "Three."}])
+    huge = "word " * 60  # one turn of 300 characters (no sentence end: it is not split)
+    big = write.jsonl(
+        tmp_path / "b.jsonl", [{"Context": "Fine."}, {"Context": "Also fine."}, {"Context": huge}]
+    )
+    with Store.open(tmp_path / "run") as store:
+        with pytest.raises(InputError) as info:
+            build_corpus(
+                store,
+                [("marmik_mental_health", small), ("amod_counseling", big)],
+                max_input_chars=200,
+                batch_size=1,  # earlier items are flushed before the big one is read
+            )
+        assert store.counts()["items"] == 0
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{big}: line 3: ")
+    assert "299 characters" in message and "sample.max_input_chars" in message
+    assert "200" in message
+
+
+def test_the_size_limit_counts_the_cleaned_turns(write: Any, tmp_path: Path) -> None:
+    text = "A" * 150 + ". " + "B" * 49 + "."  # two turns: 151 + 50 characters, 201 in all
+    path = write.jsonl(tmp_path / "a.jsonl", [{"input": text}])
+    with Store.open(tmp_path / "run") as store:
+        with pytest.raises(InputError, match=r"a\.jsonl: line 1: .*201 characters"):
+            build_corpus(store, [("marmik_mental_health", path)], max_input_chars=200)
+        build_corpus(store, [("marmik_mental_health", path)], max_input_chars=201)
+        assert store.counts()["items"] == 1
+
+
+def test_the_default_size_limit_refuses_a_five_megabyte_input(write: Any, tmp_path: Path) -> None:
+    path = write.jsonl(tmp_path / "a.jsonl", [{"input": "Fine."}, {"input": "x" * 5_000_000}])
+    with Store.open(tmp_path / "run") as store:
+        with pytest.raises(InputError) as info:
+            build_corpus(store, [("marmik_mental_health", path)])
+        assert store.counts()["items"] == 0
+    assert str(info.value).startswith(f"{path}: line 2: ")
+    assert "5,000,000 characters" in str(info.value) and "200,000" in str(info.value)
+
+
+def test_documents_dropped_for_other_reasons_are_not_checked(write: Any, tmp_path: Path) -> None:
+    too_many_turns = " ".join(f"Sentence number {i} of a long post." for i in range(41))
+    path = write.jsonl(tmp_path / "a.jsonl", [{"input": too_many_turns}, {"input": "Short."}])
+    with Store.open(tmp_path / "run") as store:
+        stats = build_corpus(store, [("marmik_mental_health", path)], max_input_chars=100)
+    assert stats.total().too_long == 1 and stats.total().kept == 1

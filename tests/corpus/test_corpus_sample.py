@@ -140,10 +140,8 @@ def test_import_sample_file_variants(tmp_path: Path) -> None:
             "self_harm",
             "sample-file",
         )
-        recipe_row = store.conn.execute(
-            "SELECT recipe FROM sample_meta WHERE name = 'mine'"
-        ).fetchone()
-        recipe = json.loads(recipe_row[0])
+        recipe = store.sample_recipe("mine")
+        assert recipe is not None
         assert recipe["kind"] == "sample-file" and recipe["unique_items"] == 3
         again = import_sample_file(store, path, "mine")  # idempotent
         assert again.item_ids == result.item_ids
@@ -229,3 +227,28 @@ def test_joined_and_list_inputs_give_the_same_items(study_dir: Path, tmp_path: P
             "validation",
         )
     assert joined.item_ids == listed.item_ids == validation.item_ids
+
+
+# ---------------------------------------------------------------------------------- input size
+def test_import_refuses_an_input_over_the_size_limit(tmp_path: Path) -> None:
+    records = [{"inputs": ["Fine."]}, {"inputs": ["a" * 60, "b" * 50]}, {"inputs": ["Late."]}]
+    path = _write(tmp_path / "big.json", records)
+    with Store.open(tmp_path / "run") as store:
+        with pytest.raises(InputError) as info:
+            import_sample_file(store, path, "big", max_input_chars=100)
+        assert store.counts()["items"] == 0 and store.sample_names() == []
+        result = import_sample_file(store, path, "big", max_input_chars=110)
+        assert result.records == 3
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: record [1], field 'inputs': ")
+    assert "110 characters" in message and "sample.max_input_chars" in message
+    assert "100" in message
+
+
+def test_import_default_size_limit_refuses_a_five_megabyte_input(tmp_path: Path) -> None:
+    path = _write(tmp_path / "huge.json", [{"inputs": "x" * 5_000_000}])
+    with Store.open(tmp_path / "run") as store:
+        with pytest.raises(InputError, match=r"huge\.json: record \[0\], field 'inputs': "):
+            import_sample_file(store, path, "huge")
+        assert store.counts()["items"] == 0

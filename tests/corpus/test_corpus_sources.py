@@ -166,6 +166,54 @@ def test_csv_header_without_the_field(write: Any, tmp_path: Path) -> None:
     assert "columns: question" in message
 
 
+@pytest.mark.parametrize("ending", ["\n", ""])
+def test_csv_unterminated_quote_in_the_last_record(tmp_path: Path, ending: str) -> None:
+    # Python's csv module would swallow the rest of the file into the record's last field
+    path = tmp_path / "x.csv"
+    text = 'input,output\nFine.,ok\n"Also fine\non two lines.",ok\nLast one.,"never closed\n'
+    path.write_text(text + "Ghost.,row\nGhost again.,row" + ending, encoding="utf-8")
+    message = _error("marmik_mental_health", path)
+    assert message == (
+        f"{path}: line 5: unterminated quoted field (a record's quote is never closed)"
+    )
+
+
+def test_csv_unterminated_quote_in_the_first_field(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text('input\nFine.\n"runs to the end\nof the file\n', encoding="utf-8")
+    message = _error("marmik_mental_health", path)
+    assert message == (
+        f"{path}: line 3: unterminated quoted field (a record's quote is never closed)"
+    )
+
+
+def test_csv_unterminated_quote_in_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text('input,"output\nFine.,ok\n', encoding="utf-8")
+    message = _error("marmik_mental_health", path)
+    assert message == (
+        f"{path}: line 1: unterminated quoted field (a record's quote is never closed)"
+    )
+
+
+def test_csv_stray_quote_after_a_closed_field(tmp_path: Path) -> None:
+    # an open quote "closed" by the next record's quote merges two records: refused too
+    path = tmp_path / "x.csv"
+    path.write_text('input,output\n"Open quote.,ok\n"Next.",ok\n', encoding="utf-8")
+    message = _error("marmik_mental_health", path)
+    assert message.startswith(f"{path}: line 2: not valid CSV (")
+
+
+def test_csv_line_numbers_count_quoted_newlines_and_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text('client\n"one\ntwo"\n\n\n42\n', encoding="utf-8")
+    records = list(read_records_file(path))
+    assert records == [
+        (f"{path}: line 2", {"client": "one\ntwo"}),
+        (f"{path}: line 6", {"client": "42"}),
+    ]
+
+
 def test_parquet_without_the_field(write: Any, tmp_path: Path) -> None:
     path = write.parquet(tmp_path / "x.parquet", [{"question": "a"}])
     assert _error("amod_counseling", path).startswith(f"{path}: header has no column 'Context'")

@@ -128,6 +128,39 @@ def test_csv_row_with_wrong_cell_count(tmp_path: Path) -> None:
     assert "row 2: expected 6 cells (label + 5 levels), got 4" in message
 
 
+@pytest.mark.parametrize("ending", ["\n", ""])
+def test_csv_unterminated_quote_in_the_last_record(tmp_path: Path, ending: str) -> None:
+    # Python's csv module silently swallows the rest of the file into one field
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([HEADER, *_rows()[:-1]])
+    last = _rows()[-1]
+    text = buffer.getvalue() + ",".join(last[:-1]) + ',"' + last[-1] + "\nstray line" + ending
+    path = tmp_path / "r.csv"
+    path.write_text(text, encoding="utf-8")
+    message = _error(load_rubric, path)
+    assert message == (
+        f"{path}: line 8: unterminated quoted field (a record's quote is never closed)"
+    )
+
+
+def test_csv_unterminated_quote_closed_by_a_later_record(tmp_path: Path) -> None:
+    # the open quote of row 3 runs into row 4, whose own quote "closes" it: still malformed
+    rows = [",".join(f'"{c}"' for c in r) for r in _rows()]
+    rows[1] = rows[1][:-1]  # drop the closing quote of the last cell
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join([",".join(HEADER), *rows]) + "\n", encoding="utf-8")
+    message = _error(load_rubric, path)
+    assert message.startswith(f"{path}: line 3")
+    assert "not valid CSV" in message
+
+
+def test_csv_quoted_newlines_still_load(tmp_path: Path) -> None:
+    rows = _rows()
+    rows[0][2] = "two\nlines"
+    rubric = load_rubric(_write_csv(tmp_path / "r.csv", HEADER, rows))
+    assert rubric.text(LABELS[0], 2) == "two lines"
+
+
 def test_csv_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("", encoding="utf-8")
@@ -167,8 +200,29 @@ def test_yaml_duplicate_key(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text("name: a\nname: b\nlevels: {}\n", encoding="utf-8")
     message = _error(load_rubric, path)
-    assert "line 2" in message
-    assert "duplicate key 'name' (first given on line 1)" in message
+    assert message == f"{path}: line 2: duplicate key 'name' (each key may appear once)"
+
+
+def test_yaml_duplicate_level_in_a_rubric(tmp_path: Path) -> None:
+    # the second text for level 3 would silently replace the first
+    text = yaml.safe_dump(_rubric_data(), sort_keys=False)
+    text = text.replace("    3: anxiety_crisis 3\n", "    3: anxiety_crisis 3\n    3: other\n")
+    lines = text.splitlines()
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    line = lines.index("    3: other") + 1
+    message = _error(load_rubric, path)
+    assert message == f"{path}: line {line}: duplicate key 3 (each key may appear once)"
+
+
+def test_taxonomy_duplicate_key(tmp_path: Path) -> None:
+    text = yaml.safe_dump(_taxonomy_data(), sort_keys=False)
+    text = text.replace("  title: Self_Harm\n", "  title: Self_Harm\n  title: Again\n", 1)
+    path = tmp_path / "t.yaml"
+    path.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("  title: Again") + 1
+    message = _error(load_taxonomy, path)
+    assert message == f"{path}: line {line}: duplicate key 'title' (each key may appear once)"
 
 
 def test_yaml_typo_key(tmp_path: Path) -> None:

@@ -24,12 +24,13 @@ Steps, per document:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from crisiseval.corpus.sources import SOURCES, RawDoc, ReadCounts
+from crisiseval.errors import InputError
 from crisiseval.store import item_id_for
 
 MAX_TURNS = 40
@@ -46,6 +47,22 @@ _URL_OR_MEDIA = re.compile(
     r"http|www\.|reddit\.com|puu\.sh|\.(?:mp4|jpe?g|png|gif)(?![a-z0-9])", re.IGNORECASE
 )
 _NO_LETTERS = re.compile(r"[\W\d_]+")
+
+
+def input_chars(turns: Sequence[str]) -> int:
+    """The size of an input: the characters of all its turns."""
+    return sum(len(turn) for turn in turns)
+
+
+def check_input_size(turns: Sequence[str], *, limit: int, where: str) -> None:
+    """Refuse an input longer than ``limit`` characters (``sample.max_input_chars``) with one
+    line naming ``where`` (the file and record), the input's size and the limit."""
+    size = input_chars(turns)
+    if size > limit:
+        raise InputError(
+            f"{where}: the input is {size:,} characters, more than sample.max_input_chars = "
+            f"{limit:,} (raise it in the experiment file's sample: section if the input is meant)"
+        )
 
 
 class CorpusItem(NamedTuple):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crisiseval.config import MAX_INPUT_CHARS
+from crisiseval.corpus.preprocess import check_input_size
 from crisiseval.errors import ConfigError, InputError
 from crisiseval.store import Store
 from crisiseval.taxonomy.labels import LABELS, normalize_optional_label
@@ -198,7 +200,12 @@ def _read_json_list(path: Path) -> list[Any]:
 
 
 def import_sample_file(
-    store: Store, path: Path | str, name: str, *, replace: bool = False
+    store: Store,
+    path: Path | str,
+    name: str,
+    *,
+    replace: bool = False,
+    max_input_chars: int = MAX_INPUT_CHARS,
 ) -> SampleFileImport:
     """Add the items of a sample file to the store and save them as sample ``name``.
 
@@ -206,7 +213,10 @@ def import_sample_file(
     (the study's released layout). ``inputs`` is required; ``label`` (any known spelling;
     ``""``/null/NaN = none) and ``dataset_id`` (the item's source) are optional. Items are
     identified by their turns: a record repeating earlier turns adds nothing new, and the
-    sample keeps the first occurrence's position.
+    sample keeps the first occurrence's position. An input longer than ``max_input_chars``
+    (all its turns; the experiment file's ``sample.max_input_chars``) is an InputError naming
+    the record. Every record is checked before anything is written, and the items and the
+    sample are written together or not at all.
     """
     path = Path(path)
     records = _read_json_list(path)
@@ -222,6 +232,7 @@ def import_sample_file(
         if "inputs" not in record:
             raise InputError(f"{where}: no field 'inputs' (expected a list of turns)")
         turns = parse_inputs(record["inputs"], where=f"{where}, field 'inputs'")
+        check_input_size(turns, limit=max_input_chars, where=f"{where}, field 'inputs'")
         label = normalize_optional_label(record.get("label"), where=f"{where}, field 'label'")
         source = record.get("dataset_id")
         if source is not None and not isinstance(source, str):
@@ -229,15 +240,16 @@ def import_sample_file(
                 f"{where}, field 'dataset_id': expected a string, got {type(source).__name__}"
             )
         rows.append((turns, source or None, label))
-    ids = store.add_items(rows, origin=SAMPLE_FILE_ORIGIN)
-    unique = list(dict.fromkeys(ids))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    recipe = {
-        "kind": SAMPLE_FILE_ORIGIN,
-        "file": path.name,
-        "sha256": digest,
-        "records": len(records),
-        "unique_items": len(unique),
-    }
-    store.save_sample(name, unique, recipe, replace=replace)
+    with store.transaction():
+        ids = store.add_items(rows, origin=SAMPLE_FILE_ORIGIN)
+        unique = list(dict.fromkeys(ids))
+        recipe = {
+            "kind": SAMPLE_FILE_ORIGIN,
+            "file": path.name,
+            "sha256": digest,
+            "records": len(records),
+            "unique_items": len(unique),
+        }
+        store.save_sample(name, unique, recipe, replace=replace)
     return SampleFileImport(name=name, records=len(records), item_ids=unique)

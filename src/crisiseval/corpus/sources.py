@@ -15,9 +15,7 @@ naming the file, the record (line or row) and the expected field.
 from __future__ import annotations
 
 import ast
-import csv
 import importlib
-import io
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -26,7 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from crisiseval.errors import InputError
-from crisiseval.textio import parse_json, read_text
+from crisiseval.textio import iter_csv_rows, parse_json, read_text
 
 LOCAL_SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".csv", ".parquet")
 
@@ -151,6 +149,14 @@ class SourceAdapter:
         self, path: Path | str | None = None, *, counts: ReadCounts | None = None
     ) -> Iterator[RawDoc]:
         """Yield the source's documents from ``path`` (a local override) or from the hub."""
+        for _where, doc in self.located_documents(path, counts=counts):
+            yield doc
+
+    def located_documents(
+        self, path: Path | str | None = None, *, counts: ReadCounts | None = None
+    ) -> Iterator[tuple[str, RawDoc]]:
+        """Like :meth:`documents`, each with where it was read (``file: line 3``, ``file:
+        record [2]``, ``hub id (split 'train'): row [5]``)."""
         counts = counts if counts is not None else ReadCounts()
         records = (
             iter_local_records(Path(path), self.splits, self.required_fields(), counts)
@@ -186,7 +192,7 @@ class SourceAdapter:
             if text is None or not text.strip():
                 counts.unextractable += 1
                 continue
-            yield RawDoc(text, self.source_id, label)
+            yield where, RawDoc(text, self.source_id, label)
 
     def _expects(self) -> str:
         names = " and ".join(repr(n) for n in self.required_fields())
@@ -310,20 +316,20 @@ def _check_columns(path: Path, columns: list[str], required: tuple[str, ...]) ->
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
-    text = read_text(path)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        columns = list(reader.fieldnames or [])
-        _check_columns(path, columns, required)
-        start = reader.line_num + 1
-        for row in reader:
-            where = f"{path}: line {start}"
-            start = reader.line_num + 1
-            if None in row:
-                raise InputError(f"{where}: more cells than header columns")
-            yield where, {k: v for k, v in row.items() if k is not None}
-    except csv.Error as exc:
-        raise InputError(f"{path}: line {reader.line_num}: not valid CSV ({exc})") from None
+    """Rows as records keyed by the header (a short row's missing cells are None). Lines count
+    from the file's first line, quoted newlines and blank lines included; a record whose quote
+    is never closed is an error naming the line it starts on."""
+    rows = iter_csv_rows(read_text(path), path)
+    first = next(rows, None)
+    columns = first[1] if first is not None else []
+    _check_columns(path, columns, required)
+    for line, row in rows:
+        where = f"{path}: line {line}"
+        if len(row) > len(columns):
+            raise InputError(f"{where}: more cells than header columns")
+        record: dict[str, Any] = dict.fromkeys(columns)
+        record.update(zip(columns, row, strict=False))
+        yield where, record
 
 
 def _plain(value: Any) -> Any:

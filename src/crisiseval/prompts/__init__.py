@@ -12,7 +12,8 @@ import importlib.resources
 from typing import Any
 
 import jinja2
-import yaml
+
+from crisiseval.textio import load_yaml
 
 
 @functools.cache
@@ -20,7 +21,7 @@ def _templates(name: str) -> dict[str, jinja2.Template]:
     text = (
         importlib.resources.files("crisiseval.prompts").joinpath(f"{name}.yaml").read_text("utf-8")
     )
-    data = yaml.safe_load(text)
+    data = load_yaml(text, where=f"crisiseval/prompts/{name}.yaml")
     # Prompts are plain text, never HTML: no autoescaping; blocks leave no blank lines.
     env = jinja2.Environment(
         autoescape=False,

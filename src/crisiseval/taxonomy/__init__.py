@@ -16,7 +16,8 @@ from crisiseval.taxonomy.labels import (
 )
 from crisiseval.taxonomy.loaders import load_rubric, load_taxonomy
 from crisiseval.taxonomy.models import DEFAULT_SCALE, LEVELS, LabelDef, Rubric, Taxonomy
-from crisiseval.taxonomy.validation import input_error_from_validation, read_yaml_text
+from crisiseval.taxonomy.validation import input_error_from_validation
+from crisiseval.textio import read_yaml_text
 
 __all__ = [
     "CRISIS_LABELS",

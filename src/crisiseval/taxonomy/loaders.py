@@ -6,8 +6,6 @@ field, and what was expected.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from importlib import resources
 from pathlib import Path
@@ -18,12 +16,8 @@ from pydantic import BaseModel, ValidationError
 from crisiseval.errors import InputError
 from crisiseval.taxonomy.labels import LABELS, normalize_label
 from crisiseval.taxonomy.models import LEVELS, Rubric, Taxonomy
-from crisiseval.taxonomy.validation import (
-    input_error_from_validation,
-    one_line,
-    read_yaml_text,
-)
-from crisiseval.textio import read_text
+from crisiseval.taxonomy.validation import input_error_from_validation, one_line
+from crisiseval.textio import iter_csv_rows, read_text, read_yaml_text
 
 DEFAULT_TAXONOMY = "taxonomy.yaml"
 DEFAULT_RUBRIC = "rubric.yaml"
@@ -89,45 +83,42 @@ def load_rubric(path: Path | str | None = None) -> Rubric:
 
 
 def _rubric_from_csv(text: str, path: Path) -> Rubric:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-        if header is None or not any(cell.strip() for cell in header):
+    rows = iter_csv_rows(text, path)  # a quote never closed is an error, not a swallowed file
+    first = next(rows, None)
+    if first is None or not any(cell.strip() for cell in first[1]):
+        raise InputError(
+            f"{path}: empty file (expected a header row: label, then five columns "
+            "named (1) ... (5))"
+        )
+    header = first[1]
+    level_of_column, scale = _parse_rubric_header(header, path)
+    levels: dict[str, dict[int, str]] = {}
+    first_row: dict[str, int] = {}
+    for line, row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
             raise InputError(
-                f"{path}: empty file (expected a header row: label, then five columns "
-                "named (1) ... (5))"
+                f"{path}: row {line}: expected {len(header)} cells (label + 5 levels), "
+                f"got {len(row)}"
             )
-        level_of_column, scale = _parse_rubric_header(header, path)
-        levels: dict[str, dict[int, str]] = {}
-        first_row: dict[str, int] = {}
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
+        label = normalize_label(row[0], where=f"{path}: row {line}, column {header[0]!r}")
+        if label in first_row:
+            raise InputError(
+                f"{path}: row {line}: label {label!r} is given twice (first in row "
+                f"{first_row[label]})"
+            )
+        first_row[label] = line
+        texts: dict[int, str] = {}
+        for column, level in level_of_column.items():
+            cell = one_line(row[column])
+            if not cell:
                 raise InputError(
-                    f"{path}: row {line}: expected {len(header)} cells (label + 5 levels), "
-                    f"got {len(row)}"
+                    f"{path}: row {line} ({label}), column {header[column]!r}: level "
+                    f"{level} text is empty"
                 )
-            label = normalize_label(row[0], where=f"{path}: row {line}, column {header[0]!r}")
-            if label in first_row:
-                raise InputError(
-                    f"{path}: row {line}: label {label!r} is given twice (first in row "
-                    f"{first_row[label]})"
-                )
-            first_row[label] = line
-            texts: dict[int, str] = {}
-            for column, level in level_of_column.items():
-                cell = one_line(row[column])
-                if not cell:
-                    raise InputError(
-                        f"{path}: row {line} ({label}), column {header[column]!r}: level "
-                        f"{level} text is empty"
-                    )
-                texts[level] = cell
-            levels[label] = texts
-    except csv.Error as exc:
-        raise InputError(f"{path}: row {reader.line_num}: not valid CSV ({exc})") from None
+            texts[level] = cell
+        levels[label] = texts
     missing = [label for label in LABELS if label not in levels]
     if missing:
         raise InputError(

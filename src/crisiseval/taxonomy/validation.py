@@ -1,6 +1,5 @@
 """Helpers that turn bad data files into one-line :class:`InputError` messages.
 
-* :func:`read_yaml_text` parses YAML and refuses duplicate keys (PyYAML silently keeps the last).
 * :func:`input_error_from_validation` turns a pydantic ``ValidationError`` into one line naming
   the file, the field path (``levels.self_harm.3``) and what was expected.
 """
@@ -9,60 +8,13 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from crisiseval.errors import InputError
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects a mapping with the same key twice."""
-
-
-def _construct_unique_mapping(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Hashable, Any]:
-    loader.flatten_mapping(node)
-    seen: dict[Hashable, int] = {}
-    for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        line = key_node.start_mark.line + 1
-        try:
-            first = seen.get(key)
-        except TypeError:  # an unhashable key: let the default constructor report it
-            break
-        if first is not None:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key!r} (first given on line {first})",
-                key_node.start_mark,
-            )
-        seen[key] = line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_unique_mapping,
-)
-
-
-def read_yaml_text(text: str, *, where: str) -> Any:
-    """Parse YAML text; any syntax problem or duplicate key becomes a one-line InputError."""
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        pos = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        raise InputError(f"{where}: {pos}not valid YAML ({problem})") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{where}: not valid YAML ({one_line(str(exc))})") from None
 
 
 def one_line(text: str) -> str:
