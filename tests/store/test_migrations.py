@@ -187,7 +187,7 @@ def test_read_only_open_of_a_current_store(tmp_path: Path, monkeypatch: pytest.M
         with pytest.raises(StoreError, match="read-only"):
             st.add_items([(["again"], None, None)], origin="demo")
     # A folder we cannot write to (an archive): opened immutable.
-    monkeypatch.setattr("crisiseval.store._core.os.access", lambda *_a: False)
+    monkeypatch.setattr("crisiseval.store._core._writable", lambda _folder: False)
     with Store.open(tmp_path, read_only=True) as st:
         assert st.counts()["items"] == 1
     assert file_digest(tmp_path / STORE_FILENAME) == digest

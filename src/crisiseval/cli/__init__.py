@@ -58,6 +58,7 @@ def _main(
     # -v is about crisiseval: its own loggers go to DEBUG; the HTTP client libraries (which
     # would log every request, and could log bodies) stay at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.WARNING)  # even where a handler was set up already
     logging.getLogger("crisiseval").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
@@ -93,6 +94,8 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    if code == 130:  # typer turns KeyboardInterrupt into a silent exit 130: say how to resume
+        err.print(INTERRUPTED, style="yellow", markup=False, soft_wrap=True)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -102,7 +102,7 @@ class Store:
     def _open_read_only(cls, path: Path) -> Store:
         # mode=ro still needs to write the -shm file of a WAL store; in a folder we cannot write
         # the database is opened immutable (nobody can be writing it then).
-        writable = os.access(path.parent, os.W_OK)
+        writable = _writable(path.parent)
         uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if writable else "&immutable=1")
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
@@ -626,6 +626,10 @@ class Store:
             for group, status, n in self._conn.execute(sql).fetchall()
         ]
         return pd.DataFrame(rows, columns=["record", "group", "status", "n"])
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK)
 
 
 def _version_of(conn: sqlite3.Connection) -> int:

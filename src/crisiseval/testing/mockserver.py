@@ -10,7 +10,8 @@ asks for one) or a short text. Rules inject faults or scripted replies::
 requests the rule serves (absent: all). Kinds: ``reply`` (``text``), ``429``, ``500``, ``503``,
 ``400`` (``text`` as error message), ``timeout`` (waits ``delay`` s, default 30, before answering),
 ``reset`` (drops the connection), ``malformed`` (a body that is not JSON), ``truncated`` (a body
-cut short), ``latency`` (adds ``delay`` s, then answers normally).
+cut short), ``latency`` (adds ``delay`` s, then answers normally), ``trickle`` (sends a normal
+reply one byte every ``delay`` s: each read is quick, the whole reply slow).
 
 Control API: ``POST /_control/rules`` (JSON list; replaces the rules), ``GET /_control/log`` (one
 entry per request: time, path, digest of the messages, response_format type, outcome, auth header
@@ -193,6 +194,16 @@ def make_app(state: ServerState) -> web.Application:
                     status=200,
                     content_type="application/json",
                 )
+            elif kind == "trickle":
+                body = json.dumps(_completion("trickled", str(body.get("model")), 10)).encode()
+                resp = web.StreamResponse(status=200, headers={"Content-Length": str(len(body))})
+                resp.content_type = "application/json"
+                await resp.prepare(request)
+                for i in range(len(body)):
+                    await resp.write(body[i : i + 1])
+                    await asyncio.sleep(rule.delay)
+                await resp.write_eof()
+                return resp
             elif kind == "truncated":
                 resp = web.StreamResponse(status=200, headers={"Content-Length": "500"})
                 resp.content_type = "application/json"

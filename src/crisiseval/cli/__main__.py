@@ -1,0 +1,5 @@
+"""``python -m crisiseval.cli``: the command line."""
+
+from crisiseval.cli import main
+
+main()
