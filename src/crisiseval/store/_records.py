@@ -1,0 +1,328 @@
+"""The study's records in the store: labels, answers (with conversation turns), judgments,
+append-only annotations; the queries stages and commands need on them, and their frames for the
+analysis. Mixed into :class:`~crisiseval.store.Store`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crisiseval.store._journal import Journal
+from crisiseval.store.records import (
+    AnnotationRecord,
+    JudgmentRecord,
+    LabelRecord,
+    ResponseRecord,
+)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+class RecordsMixin:
+    path: Path
+    _conn: sqlite3.Connection
+    cells: Journal
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError  # provided by Store
+
+    # ------------------------------------------------------------------ records
+    def upsert_labels(self, records: Iterable[LabelRecord]) -> int:
+        rows = [
+            (
+                r.rater,
+                r.rater_kind,
+                r.run_index,
+                r.item_id,
+                r.label,
+                r.status,
+                r.explanation,
+                r.cell_key,
+                r.origin,
+                _json(r.detail),
+            )
+            for r in records
+        ]
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO labels(rater, rater_kind, run_index, item_id, label, "
+                "status, explanation, cell_key, origin, detail) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+        return len(rows)
+
+    def upsert_responses(self, records: Iterable[ResponseRecord]) -> int:
+        recs = list(records)
+        rows = [
+            (
+                r.response_id,
+                r.item_id,
+                r.respondent,
+                r.run_index,
+                r.text,
+                r.status,
+                r.tokens_out,
+                r.cell_key,
+                r.origin,
+                r.kind,
+            )
+            for r in recs
+        ]
+        turns = [
+            (r.response_id, t.index, t.role, t.text, t.cell_key) for r in recs for t in r.turns
+        ]
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO responses(response_id, item_id, respondent, run_index, "
+                "text, status, tokens_out, cell_key, origin, kind) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            conv = [(r.response_id,) for r in recs if r.kind == "conversation"]
+            c.executemany("DELETE FROM response_turns WHERE response_id = ?", conv)
+            c.executemany(
+                "INSERT INTO response_turns(response_id, turn_index, role, text, cell_key) "
+                "VALUES (?,?,?,?,?)",
+                turns,
+            )
+        return len(rows)
+
+    def upsert_judgments(self, records: Iterable[JudgmentRecord]) -> int:
+        rows = [
+            (
+                r.response_id,
+                r.judge,
+                r.judge_kind,
+                r.run_index,
+                r.label,
+                r.score,
+                r.explanation,
+                r.status,
+                r.cell_key,
+                r.origin,
+                _json(r.detail),
+            )
+            for r in records
+        ]
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO judgments(response_id, judge, judge_kind, run_index, "
+                "label, score, explanation, status, cell_key, origin, detail) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+        return len(rows)
+
+    def add_annotation(self, record: AnnotationRecord) -> int:
+        """Append an annotation (never replaces one); returns its id."""
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO annotations(annotator, task, target_id, value, note, flagged, "
+                "skipped, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    record.annotator,
+                    record.task,
+                    record.target_id,
+                    record.value,
+                    record.note,
+                    int(record.flagged),
+                    int(record.skipped),
+                    record.created_at,
+                ),
+            )
+        return int(cur.lastrowid or 0)
+
+    def annotations(
+        self, *, task: str | None = None, latest: bool = True
+    ) -> list[AnnotationRecord]:
+        """Annotations in the order given; ``latest``: only each annotator's current answer per
+        target (the full history stays in the table)."""
+        sql = (
+            "SELECT annotator, task, target_id, value, note, flagged, skipped, created_at, "
+            "annotation_id FROM annotations"
+        )
+        params: tuple[Any, ...] = ()
+        if task is not None:
+            sql += " WHERE task = ?"
+            params = (task,)
+        rows = self._conn.execute(sql + " ORDER BY annotation_id", params).fetchall()
+        if latest:
+            last: dict[tuple[str, str, str], Any] = {}
+            for r in rows:
+                last[(r[0], r[1], r[2])] = r
+            rows = sorted(last.values(), key=lambda r: r[8])
+        return [
+            AnnotationRecord(
+                annotator=r[0],
+                task=r[1],
+                target_id=r[2],
+                value=r[3],
+                note=r[4],
+                flagged=bool(r[5]),
+                skipped=bool(r[6]),
+                created_at=r[7],
+            )
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ record queries
+    def item_labels(self, rater: str) -> dict[str, str]:
+        """The valid label of each item according to ``rater`` (e.g. ``majority:gpt-4o-mini``)."""
+        rows = self._conn.execute(
+            "SELECT item_id, label FROM labels WHERE rater = ? AND status = 'ok'", (rater,)
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def foreign_answers(self, respondents: Sequence[str], origin: str) -> tuple[str, str] | None:
+        """(respondent, origin) of an answer by one of ``respondents`` not written by ``origin``."""
+        marks = ",".join("?" * len(respondents))
+        row = self._conn.execute(
+            f"SELECT respondent, origin FROM responses WHERE respondent IN ({marks}) "
+            "AND origin != ? LIMIT 1",
+            [*respondents, origin],
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def ok_responses(self) -> list[tuple[str, str, str, str, int]]:
+        """(response_id, item_id, text, respondent, run) of every answer, in a stable order."""
+        return [
+            (str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]))
+            for r in self._conn.execute(
+                "SELECT response_id, item_id, text, respondent, run_index FROM responses "
+                "WHERE status = 'ok' ORDER BY item_id, respondent, run_index"
+            )
+        ]
+
+    def response_texts(self) -> dict[str, str | None]:
+        return dict(self._conn.execute("SELECT response_id, text FROM responses").fetchall())
+
+    def judgment_keys(self, judges: Sequence[str], origin: str) -> list[tuple[str, str, int, str]]:
+        """(response_id, judge, run, item_id) of the judgments ``origin`` wrote for ``judges``."""
+        marks = ",".join("?" * len(judges))
+        return [
+            (str(r[0]), str(r[1]), int(r[2]), str(r[3]))
+            for r in self._conn.execute(
+                "SELECT j.response_id, j.judge, j.run_index, r.item_id FROM judgments j "
+                "JOIN responses r ON r.response_id = j.response_id "
+                f"WHERE j.origin = ? AND j.judge IN ({marks})",
+                [origin, *judges],
+            )
+        ]
+
+    def delete_judgments(self, keys: Iterable[tuple[str, str, int]]) -> int:
+        """Remove judgments given as (response_id, judge, run)."""
+        rows = list(keys)
+        with self.transaction() as c:
+            c.executemany(
+                "DELETE FROM judgments WHERE response_id = ? AND judge = ? AND run_index = ?",
+                rows,
+            )
+        return len(rows)
+
+    def delete_labels(self, keys: Iterable[tuple[str, str]]) -> int:
+        """Remove every label of (rater, item_id)."""
+        rows = list(keys)
+        with self.transaction() as c:
+            c.executemany("DELETE FROM labels WHERE rater = ? AND item_id = ?", rows)
+        return len(rows)
+
+    def remove_stale_labels(
+        self, item_ids: Sequence[str], classifiers: Sequence[str], runs: int, origin: str
+    ) -> int:
+        """Labels ``origin`` wrote for ``item_ids`` that the configuration no longer has: runs
+        past ``runs`` and classifiers (and their majorities) not in ``classifiers``."""
+        keep = set(classifiers)
+        keep_majority = {f"majority:{c}" for c in classifiers}
+        stale: list[tuple[str, int, str]] = []
+        wanted = set(item_ids)
+        for rater, kind, run, iid in self._conn.execute(
+            "SELECT rater, rater_kind, run_index, item_id FROM labels WHERE origin = ?", (origin,)
+        ):
+            dropped_run = kind == "model_run" and (rater not in keep or run > runs)
+            dropped_majority = kind == "majority" and rater not in keep_majority
+            if iid in wanted and (dropped_run or dropped_majority):
+                stale.append((rater, run, iid))
+        with self.transaction() as c:
+            c.executemany(
+                "DELETE FROM labels WHERE rater = ? AND run_index = ? AND item_id = ?", stale
+            )
+        return len(stale)
+
+    def remove_stale_responses(
+        self, item_ids: Sequence[str], respondents: Sequence[str], runs: int, origin: str
+    ) -> int:
+        """Answers ``origin`` wrote for ``item_ids`` by respondents no longer configured or in
+        runs past ``runs``, with their judgments (a judgment of a removed answer means nothing)."""
+        keep = set(respondents)
+        wanted = set(item_ids)
+        stale = [
+            (str(rid),)
+            for rid, iid, who, run in self._conn.execute(
+                "SELECT response_id, item_id, respondent, run_index FROM responses "
+                "WHERE origin = ?",
+                (origin,),
+            )
+            if iid in wanted and (who not in keep or run > runs)
+        ]
+        with self.transaction() as c:
+            c.executemany("DELETE FROM judgments WHERE response_id = ?", stale)
+            c.executemany("DELETE FROM response_turns WHERE response_id = ?", stale)
+            c.executemany("DELETE FROM responses WHERE response_id = ?", stale)
+        return len(stale)
+
+    # ------------------------------------------------------------------ frames
+    def labels_frame(self) -> pd.DataFrame:
+        return pd.read_sql_query(
+            "SELECT rater, rater_kind, run_index, item_id, label, status, explanation, origin "
+            "FROM labels",
+            self._conn,
+        )
+
+    def responses_frame(self) -> pd.DataFrame:
+        return pd.read_sql_query(
+            "SELECT response_id, item_id, respondent, run_index, text, status, tokens_out, origin "
+            "FROM responses",
+            self._conn,
+        )
+
+    def judgments_frame(self) -> pd.DataFrame:
+        """Judgments joined with their response (item, respondent, answer run)."""
+        return pd.read_sql_query(
+            "SELECT j.response_id, r.item_id, r.respondent, r.run_index AS response_run, "
+            "j.judge, j.judge_kind, j.run_index AS judge_run, j.label, j.score, j.status, "
+            "j.explanation, j.origin "
+            "FROM judgments j JOIN responses r ON r.response_id = j.response_id",
+            self._conn,
+        )
+
+    def cells_frame(self, role: str | None = None) -> pd.DataFrame:
+        return self.cells.frame(role)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for table in ("items", "samples", "cells", "labels", "responses", "judgments"):
+            out[table] = int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        return out
+
+    def status_counts(self) -> pd.DataFrame:
+        """Records by status: labels by rater kind, responses by respondent, judgments by judge
+        kind, cells by role (columns record, group, status, n)."""
+        queries = {
+            "labels": "SELECT rater_kind, status, COUNT(*) FROM labels GROUP BY 1, 2",
+            "responses": "SELECT respondent, status, COUNT(*) FROM responses GROUP BY 1, 2",
+            "judgments": "SELECT judge_kind, status, COUNT(*) FROM judgments GROUP BY 1, 2",
+            "cells": "SELECT role, status, COUNT(*) FROM cells GROUP BY 1, 2",
+        }
+        rows = [
+            {"record": record, "group": group, "status": status, "n": int(n)}
+            for record, sql in queries.items()
+            for group, status, n in self._conn.execute(sql).fetchall()
+        ]
+        return pd.DataFrame(rows, columns=["record", "group", "status", "n"])
