@@ -11,7 +11,8 @@ requests the rule serves (absent: all). Kinds: ``reply`` (``text``), ``429``, ``
 ``400`` (``text`` as error message), ``timeout`` (waits ``delay`` s, default 30, before answering),
 ``reset`` (drops the connection), ``malformed`` (a body that is not JSON), ``truncated`` (a body
 cut short), ``latency`` (adds ``delay`` s, then answers normally), ``trickle`` (sends a normal
-reply one byte every ``delay`` s: each read is quick, the whole reply slow).
+reply one byte every ``delay`` s: each read is quick, the whole reply slow), ``empty`` (a
+well-formed reply with no choices).
 
 Control API: ``POST /_control/rules`` (JSON list; replaces the rules), ``GET /_control/log`` (one
 entry per request: time, path, digest of the messages, response_format type, outcome, auth header
@@ -194,6 +195,10 @@ def make_app(state: ServerState) -> web.Application:
                     status=200,
                     content_type="application/json",
                 )
+            elif kind == "empty":
+                reply = _completion("", str(body.get("model")), len(joined))
+                reply["choices"] = []
+                return web.json_response(reply)
             elif kind == "trickle":
                 body = json.dumps(_completion("trickled", str(body.get("model")), 10)).encode()
                 resp = web.StreamResponse(status=200, headers={"Content-Length": str(len(body))})
