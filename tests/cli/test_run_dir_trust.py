@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -343,3 +344,18 @@ def test_verbose_logs_crisiseval_only_and_text_is_never_emoji(
         for r in caplog.records
         if r.levelno < logging.WARNING and not r.name.startswith("crisiseval")
     ], names
+
+
+# ------------------------------------------------------------------------------ progress
+def test_progress_lines_when_stdout_is_not_a_terminal_and_quiet_silences_them(
+    srv: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    cfg = study(srv, tmp_path / "s.yaml")
+    code, out, err = cli(monkeypatch, capsys, "classify", str(cfg), "-d", str(tmp_path / "a"))
+    assert code == 0, err
+    assert "classify: 0/35 calls, 0 failed" in out  # the first status line
+    assert re.search(r"classify: 35/35 calls, 0 failed, .* \(done in \d+s\)", out)
+    code, out, err = cli(
+        monkeypatch, capsys, "--quiet", "classify", str(cfg), "-d", str(tmp_path / "b")
+    )
+    assert code == 0 and "calls, 0 failed" not in out and "classify: 35 cells" in out

@@ -23,7 +23,7 @@ import typer
 
 from crisiseval import __version__
 from crisiseval.cli import store_cmds, study
-from crisiseval.cli._common import err, out
+from crisiseval.cli._common import Settings, err, out
 from crisiseval.errors import CrisisEvalError
 
 app = typer.Typer(
@@ -54,7 +54,11 @@ def _main(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log crisiseval's retries and fallbacks.")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")
+    ] = False,
 ) -> None:
+    Settings.quiet = quiet
     # -v is about crisiseval: its own loggers go to DEBUG; the HTTP client libraries (which
     # would log every request, and could log bodies) stay at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -13,12 +13,24 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from crisiseval.engine.progress import ProgressMode, progress_mode
 from crisiseval.errors import CrisisEvalError, InputError, StoreError
 from crisiseval.store import Store, run_dir_lock, store_path
 
 # emoji=False: dataset text and model names such as "majority:m:" are never turned into emoji.
 out = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
+
+class Settings:
+    """Global options of the command line (set by the app's callback)."""
+
+    quiet: bool = False
+
+
+def progress_setting() -> ProgressMode:
+    """Progress for this command: off with --quiet, a bar on a terminal, lines otherwise."""
+    return progress_mode(out, quiet=Settings.quiet)
+
 
 RunDirOpt = Annotated[
     Path,

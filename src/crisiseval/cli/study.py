@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crisiseval.cli._common import RunDir, RunDirOpt, log, out
+from crisiseval.cli._common import RunDir, RunDirOpt, log, out, progress_setting
 from crisiseval.config import StudyConfig, load_study
 from crisiseval.engine import RETRYABLE, Estimate, RunSummary
 from crisiseval.stages import registered, stage_names
@@ -51,7 +51,7 @@ def run_stages(
     rd = RunDir(run_dir)
     new_store = not store_path(run_dir).exists()
     with rd.locked():
-        ctx = StudyContext.open(cfg, run_dir)
+        ctx = StudyContext.open(cfg, run_dir, progress=progress_setting())
         try:
             result = run_study(
                 ctx,

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import openai
-
 from crisiseval.config import ModelConfig, endpoint_identity
 from crisiseval.engine.cells import max_tokens_of
 from crisiseval.errors import ConfigError
@@ -143,6 +141,8 @@ class OpenAIEndpoint:
             key = "unused"  # local servers (vLLM, llama.cpp, Ollama) need no key
         self._key = key
         # Retries are ours (bounded, Retry-After aware), not the SDK's.
+        import openai  # imported by the commands that call a model, not by every command
+
         self.client = openai.AsyncOpenAI(
             api_key=key,
             base_url=cfg.base_url,
@@ -169,6 +169,8 @@ class OpenAIEndpoint:
             elif mode == "json_object":
                 # llama.cpp's server: json_object with an inline schema (it rejects json_schema).
                 kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        import openai
+
         try:
             resp = await self.client.chat.completions.create(
                 model=self.cfg.model,

@@ -1,6 +1,22 @@
-"""The progress line of a run: calls done, rate, tokens, cost, time left (rich)."""
+"""Progress of a long command, on a terminal or not.
+
+* ``bar``: a rich progress bar (a terminal): calls done, rate, tokens, cost, time left.
+* ``lines``: one plain status line at least every ``interval`` seconds and at the end (logs,
+  ``| tee``, ``nohup``, ``> log.txt``): stage, done/total, failed, calls/s, ETA, tokens, $.
+* ``off``: nothing (``--quiet``).
+
+:func:`progress_mode` picks ``bar`` for a terminal and ``lines`` otherwise. The engine reports
+model calls through :class:`CallProgress`; commands with phases (import, report) use
+:class:`Steps`.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Literal
 
 from rich.console import Console
 from rich.progress import (
@@ -9,11 +25,21 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+ProgressMode = Literal["bar", "lines", "off"]
+LINE_INTERVAL_S = 10.0
+
+
+def progress_mode(console: Console, *, quiet: bool = False) -> ProgressMode:
+    if quiet:
+        return "off"
+    return "bar" if console.is_terminal else "lines"
 
 
 class _RateColumn(ProgressColumn):
@@ -24,16 +50,126 @@ class _RateColumn(ProgressColumn):
         return Text("-- /s" if speed is None else f"{speed:.1f}/s", style="magenta")
 
 
-def make_progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        _RateColumn(),
-        TextColumn("[cyan]{task.fields[tokens]} tok"),
-        TextColumn("{task.fields[cost]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--"
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class CallProgress:
+    """Progress of one batch of model calls (one stage)."""
+
+    def __init__(
+        self,
+        mode: ProgressMode,
+        console: Console,
+        description: str,
+        total: int,
+        *,
+        interval: float | None = None,
+    ) -> None:
+        self.mode = mode
+        self.console = console
+        self.description = description
+        self.total = total
+        self.interval = LINE_INTERVAL_S if interval is None else interval
+        self.done = 0
+        self.failed = 0
+        self.tokens = "0/0"
+        self.cost = ""
+        self._t0 = time.monotonic()
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        if self.mode == "bar":
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                _RateColumn(),
+                TextColumn("[cyan]{task.fields[tokens]} tok"),
+                TextColumn("{task.fields[cost]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self._task = self._bar.add_task(
+                self.description, total=self.total, tokens="0/0", cost=""
+            )
+            self._bar.start()
+        elif self.mode == "lines":
+            self._line()
+            # A line at least every interval, even while every call in flight is slow.
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_lines())
+
+    async def _tick_lines(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self._line()
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._bar is not None:
+            self._bar.stop()
+        elif self.mode == "lines":
+            self._line(final=True)
+
+    # ------------------------------------------------------------------ updates
+    def advance(self, *, failed: bool, tokens: str, cost: str) -> None:
+        self.done += 1
+        self.failed += int(failed)
+        self.tokens, self.cost = tokens, cost
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, advance=1, tokens=tokens, cost=cost)
+
+    def line(self) -> str:
+        elapsed = max(1e-9, time.monotonic() - self._t0)
+        rate = self.done / elapsed
+        left = (self.total - self.done) / rate if rate > 0 else None
+        parts = [
+            f"{self.description}: {self.done}/{self.total} calls",
+            f"{self.failed} failed",
+            f"{rate:.1f}/s",
+            f"ETA {_eta(left)}",
+            f"tokens {self.tokens}",
+        ]
+        if self.cost:
+            parts.append(self.cost)
+        return ", ".join(parts)
+
+    def _line(self, *, final: bool = False) -> None:
+        text = self.line() + (f" (done in {_eta(time.monotonic() - self._t0)})" if final else "")
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+class Steps:
+    """Progress of a command made of named phases (an import, a report)."""
+
+    def __init__(self, mode: ProgressMode, console: Console, description: str, total: int) -> None:
+        self.mode = mode
+        self.console = console
+        self.description = description
+        self.total = total
+        self.n = 0
+        self._t0 = time.monotonic()
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.n += 1
+        if self.mode != "off":
+            self.console.print(
+                f"{self.description}: {name} ({self.n}/{self.total}, "
+                f"{time.monotonic() - self._t0:.1f}s)",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+                style="dim" if self.mode == "bar" else None,
+            )
+        yield

@@ -43,7 +43,7 @@ from crisiseval.engine.endpoints import (
     resolve_gguf,
 )
 from crisiseval.engine.outputs import OutputError, OutputParser, as_parser
-from crisiseval.engine.progress import make_progress
+from crisiseval.engine.progress import CallProgress, ProgressMode, progress_mode
 from crisiseval.engine.sender import Sender, SendFailed, initial_mode
 from crisiseval.errors import ConfigError
 from crisiseval.store import CellOutcome, CellRow, NewCell, Store, now_iso
@@ -259,7 +259,7 @@ class Engine:
         models: dict[str, ModelConfig],
         *,
         prices: dict[str, Price] | None = None,
-        progress: bool | None = None,
+        progress: bool | ProgressMode | None = None,
         console: Console | None = None,
         seed: int = 0,
         endpoint_factory: EndpointFactory | None = None,
@@ -267,8 +267,15 @@ class Engine:
         self.store = store
         self.models = models
         self.prices = prices or {}
-        self.console = console or Console(stderr=True, emoji=False, highlight=False)
-        self.progress = self.console.is_terminal if progress is None else progress
+        # Progress goes to stdout: a bar on a terminal, status lines in a log (``> log.txt``).
+        self.console = console or Console(emoji=False, highlight=False)
+        self.progress: ProgressMode = (
+            progress_mode(self.console)
+            if progress is None
+            else ("bar" if progress else "off")
+            if isinstance(progress, bool)
+            else progress
+        )
         self.endpoint_factory: EndpointFactory = endpoint_factory or make_endpoint
         self._endpoints: dict[str, Endpoint] = {}
         self._modes: dict[str, StructuredMode] = {}
@@ -393,24 +400,18 @@ class Engine:
             return summary
 
         state.writer = asyncio.create_task(state.write_loop())
-        progress = make_progress(self.console) if self.progress else None
-        task_id = (
-            progress.add_task(description, total=n_todo, tokens="0/0", cost="")
-            if progress
-            else None
-        )
-        if progress:
-            progress.start()
+        progress = CallProgress(self.progress, self.console, description, n_todo)
+        progress.start()
+        failed_before = [0]
 
         def tick() -> None:
-            if progress is not None and task_id is not None:
-                cost = f"${summary.cost_usd:.4f}" if summary.cost_usd else ""
-                progress.update(
-                    task_id,
-                    advance=1,
-                    tokens=f"{summary.tokens_in}/{summary.tokens_out}",
-                    cost=cost,
-                )
+            failed = summary.failed > failed_before[0]
+            failed_before[0] = summary.failed
+            progress.advance(
+                failed=failed,
+                tokens=f"{summary.tokens_in}/{summary.tokens_out}",
+                cost=f"${summary.cost_usd:.4f}" if summary.cost_usd else "",
+            )
 
         workers: list[asyncio.Task[None]] = []
         try:
@@ -435,8 +436,7 @@ class Engine:
             await asyncio.gather(*workers, return_exceptions=True)
             raise
         finally:
-            if progress:
-                progress.stop()
+            progress.stop()
             state.writer.cancel()
             await asyncio.gather(state.writer, return_exceptions=True)
             try:

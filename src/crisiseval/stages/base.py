@@ -22,6 +22,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from crisiseval.config import StudyConfig
 from crisiseval.engine import CallSpec, EndpointFactory, Engine, RunSummary
+from crisiseval.engine.progress import ProgressMode
 from crisiseval.errors import ConfigError
 from crisiseval.store import RaterId, Store
 from crisiseval.taxonomy import Rubric, Taxonomy, load_rubric, load_taxonomy
@@ -43,7 +44,7 @@ class StudyContext:
         cfg: StudyConfig,
         run_dir: Path,
         *,
-        progress: bool | None = None,
+        progress: bool | ProgressMode | None = None,
         endpoint_factory: EndpointFactory | None = None,
     ) -> StudyContext:
         taxonomy = load_taxonomy(Path(cfg.taxonomy) if cfg.taxonomy else None)

@@ -19,9 +19,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from crisiseval.errors import StoreError
 from crisiseval.store._journal import Journal
@@ -31,6 +29,9 @@ from crisiseval.store.records import item_id_for
 
 STORE_FILENAME = "crisiseval.sqlite"
 _CHUNK = 500
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def now_iso() -> str:
@@ -271,6 +272,8 @@ class Store(RecordsMixin):
         return {r[0]: json.loads(r[1]) for r in rows}
 
     def items_frame(self) -> pd.DataFrame:
+        import pandas as pd  # only the analysis commands need pandas
+
         df = pd.read_sql_query(
             "SELECT item_id, turns, source, source_label, origin FROM items", self._conn
         )

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from crisiseval.store.records import BatchRecord
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from crisiseval.store._core import Store
 
 _CHUNK = 500
@@ -252,6 +252,8 @@ class Journal:
 
     # ------------------------------------------------------------------ summaries
     def frame(self, role: str | None = None) -> pd.DataFrame:
+        import pandas as pd  # only the analysis commands need pandas
+
         sql = (
             "SELECT key, role, model, run_index, item_id, status, tokens_in, tokens_out, "
             "latency_s, cost_usd, attempts, error_kind, context FROM cells"

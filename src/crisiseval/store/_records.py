@@ -9,9 +9,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from crisiseval.store._journal import Journal
 from crisiseval.store.records import (
@@ -20,6 +18,9 @@ from crisiseval.store.records import (
     LabelRecord,
     ResponseRecord,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _json(value: Any) -> str | None:
@@ -279,6 +280,8 @@ class RecordsMixin:
 
     # ------------------------------------------------------------------ frames
     def labels_frame(self) -> pd.DataFrame:
+        import pandas as pd  # only the analysis commands need pandas
+
         return pd.read_sql_query(
             "SELECT rater, rater_kind, run_index, item_id, label, status, explanation, origin "
             "FROM labels",
@@ -286,6 +289,8 @@ class RecordsMixin:
         )
 
     def responses_frame(self) -> pd.DataFrame:
+        import pandas as pd  # only the analysis commands need pandas
+
         return pd.read_sql_query(
             "SELECT response_id, item_id, respondent, run_index, text, status, tokens_out, origin "
             "FROM responses",
@@ -294,6 +299,8 @@ class RecordsMixin:
 
     def judgments_frame(self) -> pd.DataFrame:
         """Judgments joined with their response (item, respondent, answer run)."""
+        import pandas as pd
+
         return pd.read_sql_query(
             "SELECT j.response_id, r.item_id, r.respondent, r.run_index AS response_run, "
             "j.judge, j.judge_kind, j.run_index AS judge_run, j.label, j.score, j.status, "
@@ -314,6 +321,8 @@ class RecordsMixin:
     def status_counts(self) -> pd.DataFrame:
         """Records by status: labels by rater kind, responses by respondent, judgments by judge
         kind, cells by role (columns record, group, status, n)."""
+        import pandas as pd  # only the analysis commands need pandas
+
         queries = {
             "labels": "SELECT rater_kind, status, COUNT(*) FROM labels GROUP BY 1, 2",
             "responses": "SELECT respondent, status, COUNT(*) FROM responses GROUP BY 1, 2",
