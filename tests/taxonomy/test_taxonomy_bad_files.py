@@ -229,7 +229,7 @@ def test_yaml_typo_key(tmp_path: Path) -> None:
     data = _rubric_data()
     data["levles"] = data.pop("levels")
     message = _error(load_rubric, _write_yaml(tmp_path / "r.yaml", data))
-    assert "top level: unknown key 'levles' (allowed keys: name, scale, levels)" in message
+    assert "top level: unknown key 'levles' (allowed keys: name, custom, scale, levels)" in message
 
 
 def test_yaml_unknown_label(tmp_path: Path) -> None:
@@ -277,7 +277,7 @@ def test_yaml_level_off_scale(tmp_path: Path) -> None:
 
 def test_yaml_not_a_mapping(tmp_path: Path) -> None:
     message = _error(load_rubric, _write_yaml(tmp_path / "r.yaml", ["a", "b"]))
-    assert "expected a mapping with keys name, scale, levels, got a list" in message
+    assert "expected a mapping with keys name, custom, scale, levels, got a list" in message
     empty = tmp_path / "empty.yaml"
     empty.write_text("", encoding="utf-8")
     assert "got an empty file" in _error(load_rubric, empty)

@@ -49,6 +49,13 @@ class StudyContext:
     ) -> StudyContext:
         taxonomy = load_taxonomy(Path(cfg.taxonomy) if cfg.taxonomy else None)
         rubric = load_rubric(Path(cfg.judge.rubric) if cfg.judge and cfg.judge.rubric else None)
+        missing = rubric.missing_for(taxonomy.names)
+        if cfg.judge is not None and missing:
+            raise ConfigError(
+                f"rubric {rubric.name!r} has no levels for label(s) {', '.join(missing)} of "
+                f"taxonomy {taxonomy.name!r}: every label the classifier can give must have a "
+                "rubric (judge.rubric)"
+            )
         store = Store.open(run_dir)
         engine = Engine(
             store,

@@ -38,7 +38,8 @@ def _validate(model: type[_M], data: Any, *, where: str) -> _M:
         shown = "an empty file" if data is None else f"a {type(data).__name__}"
         raise InputError(f"{where}: expected a mapping with keys {keys}, got {shown}")
     try:
-        return model.model_validate(data)
+        # ``custom: true`` in the file lets it define its own labels (see Taxonomy, Rubric).
+        return model.model_validate(data, context={"custom": data.get("custom") is True})
     except ValidationError as exc:
         raise input_error_from_validation(exc, where=where, model=model) from None
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from crisiseval.taxonomy.labels import LABELS, allowed_labels_text, canonical_label
 
@@ -29,13 +38,31 @@ def _short_hash(payload: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
 
 
-def _label_or_value_error(raw: object) -> str:
+_OWN_LABEL = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _custom(info: ValidationInfo) -> bool:
+    """A file with ``custom: true`` defines its own labels (passed down as validation context)."""
+    return bool(isinstance(info.context, dict) and info.context.get("custom"))
+
+
+def _label_or_value_error(raw: object, *, custom: bool = False) -> str:
     if not isinstance(raw, str):
         raise ValueError(f"expected a crisis label (a string), got {type(raw).__name__} {raw!r}")
     label = canonical_label(raw)
-    if label is None:
-        raise ValueError(f"unknown crisis label {raw!r} (allowed: {allowed_labels_text()})")
-    return label
+    if label is not None:
+        return label
+    if custom:
+        if not _OWN_LABEL.match(raw):
+            raise ValueError(
+                f"label {raw!r} is not a name (lowercase letters, digits and underscores, "
+                "starting with a letter)"
+            )
+        return raw
+    raise ValueError(
+        f"unknown crisis label {raw!r} (allowed: {allowed_labels_text()}; a file with "
+        "custom: true defines its own labels)"
+    )
 
 
 class LabelDef(BaseModel):
@@ -50,21 +77,23 @@ class LabelDef(BaseModel):
 
     @field_validator("name", mode="before")
     @classmethod
-    def _canonical_name(cls, value: object) -> str:
-        return _label_or_value_error(value)
+    def _canonical_name(cls, value: object, info: ValidationInfo) -> str:
+        return _label_or_value_error(value, custom=_custom(info))
 
 
 class Taxonomy(BaseModel):
-    """The seven crisis labels with their definitions, kept in the study's label order."""
+    """The crisis labels with their definitions: the study's seven, kept in the study's label
+    order, or (``custom: true``) a team's own label set, kept in the file's order."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: NonEmptyText = "crisiseval-taxonomy"
+    custom: bool = False
     labels: list[LabelDef]
 
     @field_validator("labels")
     @classmethod
-    def _each_label_once(cls, value: list[LabelDef]) -> list[LabelDef]:
+    def _each_label_once(cls, value: list[LabelDef], info: ValidationInfo) -> list[LabelDef]:
         positions: dict[str, int] = {}
         for index, label_def in enumerate(value):
             first = positions.get(label_def.name)
@@ -73,6 +102,10 @@ class Taxonomy(BaseModel):
                     f"label {label_def.name!r} is defined twice (entries {first} and {index})"
                 )
             positions[label_def.name] = index
+        if _custom(info):
+            if len(value) < 2:
+                raise ValueError("a custom taxonomy needs at least two labels")
+            return value
         missing = [label for label in LABELS if label not in positions]
         if missing:
             raise ValueError(
@@ -86,11 +119,12 @@ class Taxonomy(BaseModel):
         return tuple(d.name for d in self.labels)
 
     def get(self, label: str) -> LabelDef:
-        """The definition of ``label`` (any known spelling); KeyError if unknown."""
-        canonical = canonical_label(label)
-        for label_def in self.labels:
-            if label_def.name == canonical:
-                return label_def
+        """The definition of ``label`` (its name, or any known spelling of a study label);
+        KeyError if unknown."""
+        for wanted in (label, canonical_label(label)):
+            for label_def in self.labels:
+                if label_def.name == wanted:
+                    return label_def
         raise KeyError(label)
 
     @property
@@ -105,6 +139,7 @@ class Rubric(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: NonEmptyText = "rubric"
+    custom: bool = False
     scale: dict[int, NonEmptyText] = Field(default_factory=lambda: dict(DEFAULT_SCALE))
     levels: dict[str, dict[int, NonEmptyText]]
 
@@ -116,13 +151,13 @@ class Rubric(BaseModel):
 
     @field_validator("levels", mode="before")
     @classmethod
-    def _canonical_label_keys(cls, value: object) -> object:
+    def _canonical_label_keys(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, dict):
             return value  # pydantic reports the type error
         out: dict[str, object] = {}
         spelled: dict[str, object] = {}
         for raw, levels in value.items():
-            label = _label_or_value_error(raw)
+            label = _label_or_value_error(raw, custom=_custom(info))
             if label in out:
                 raise ValueError(
                     f"label {label!r} is given twice (as {spelled[label]!r} and {raw!r})"
@@ -133,7 +168,13 @@ class Rubric(BaseModel):
 
     @field_validator("levels")
     @classmethod
-    def _all_labels_all_levels(cls, value: dict[str, dict[int, str]]) -> dict[str, dict[int, str]]:
+    def _all_labels_all_levels(
+        cls, value: dict[str, dict[int, str]], info: ValidationInfo
+    ) -> dict[str, dict[int, str]]:
+        if _custom(info):  # the labels of a custom taxonomy, checked against it when both load
+            for label, levels in value.items():
+                _check_levels(levels, what=f"label {label!r}")
+            return {label: {lvl: levels[lvl] for lvl in LEVELS} for label, levels in value.items()}
         missing = [label for label in LABELS if label not in value]
         if missing:
             raise ValueError(
@@ -150,11 +191,24 @@ class Rubric(BaseModel):
         return _short_hash({"scale": self.scale, "levels": self.levels})
 
     def for_label(self, label: str) -> dict[int, str]:
-        """The five level texts of ``label`` (any known spelling); KeyError if unknown."""
+        """The five level texts of ``label`` (its name, or any known spelling of a study
+        label); KeyError if unknown."""
+        if label in self.levels:
+            return dict(self.levels[label])
         canonical = canonical_label(label)
-        if canonical is None:
+        if canonical is None or canonical not in self.levels:
             raise KeyError(label)
         return dict(self.levels[canonical])
+
+    def missing_for(self, labels: Sequence[str]) -> list[str]:
+        """The labels (of a taxonomy) this rubric has no levels for."""
+        missing = []
+        for label in labels:
+            try:
+                self.for_label(label)
+            except KeyError:
+                missing.append(label)
+        return missing
 
     def text(self, label: str, level: int) -> str:
         return self.for_label(label)[level]
