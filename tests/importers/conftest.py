@@ -108,7 +108,7 @@ def build_mini_study(root: Path) -> Path:
     )
     # the judge labels by the human consensus: records 1 and 3 have none (a tie): not judged
     judged_labels = ["no_crisis", None, "no_crisis", None]
-    per_run = [
+    per_run: list[list[Any]] = [
         [5, None, "4", None],
         ["5.0", None, 3, None],
         [None, None, "x", None],

@@ -40,8 +40,13 @@ Decisions the released files leave open (each reproduces what the study computed
   when the same judge has per-run rows for that response.
 * **Human scores** (``H{1,2}_scores``): the answer is matched to a known response of the item by
   its text (whitespace-normalised; then a near-exact match, ratio >= 0.98, for spreadsheet
-  damage). Unmatched answers become responses of respondent ``unknown``. A record whose ``inputs``
-  are unreadable is placed by its answer when that answer is known for exactly one item.
+  damage). The experts scored the lowest-scored answer of each item: a record whose ``answer``
+  field is unusable (NaN, a number, a spreadsheet formula: no known response's text) is attached
+  to the one answer the sampled lowest-score files name for its item (matched by its inputs,
+  occurrence by occurrence), with a warning, and counted in
+  :attr:`ImportSummary.repaired_scores`; without exactly one such answer it becomes a response of
+  respondent ``unknown``. A record whose ``inputs`` are unreadable is placed by its answer when
+  that answer is known for exactly one item.
 """
 
 from __future__ import annotations

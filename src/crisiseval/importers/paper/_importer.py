@@ -79,6 +79,10 @@ class Study:
     judgments: JudgmentTable = field(default_factory=JudgmentTable)
     not_judged: set[tuple[str, str]] = field(default_factory=set)
     """(judge, response or item id) of each answer the study did not judge."""
+    lowest: dict[str, set[str]] = field(default_factory=dict)
+    """Item id -> the responses the sampled lowest-score files name as its lowest-scored answer."""
+    repaired_scores: int = 0
+    """Expert scores whose unusable answer field was matched to the item's lowest answer."""
 
     def __post_init__(self) -> None:
         self.labels = LabelTable(self.warnings)
@@ -114,6 +118,7 @@ class Study:
             judgments=judgments,
             not_judged=(judge for judge, _ in self.not_judged),
             warnings=self.warnings,
+            repaired_scores=self.repaired_scores,
         )
 
 

@@ -208,6 +208,7 @@ def _jury_record(
         study.not_judged.add((JURY_JUDGE, iid))
         return
     rid = study.responses.find(iid, rec["answer"], rel, where)
+    study.lowest.setdefault(iid, set()).add(rid)
     note = rec.get("source") or "mean of " + ", ".join(sorted(members))
     study.judgments.add(mean_judgment(rid, JURY_JUDGE, label, rec["evaluation"], note, rel))
 
@@ -225,6 +226,7 @@ def _lowest_record(
     judge, respondent = src["judge"], src["respondent"]
     run = study.runs.respondent_run(respondent, src["answer_ts"])
     rid = study.responses.add(iid, respondent, run, rec["answer"], rel)
+    study.lowest.setdefault(iid, set()).add(rid)
     evals = rec.get("evals")
     if (
         label is None
@@ -242,7 +244,8 @@ def _lowest_record(
 
 
 def import_human_scores(study: Study) -> None:
-    """The experts' 1-5 scores, matched to known responses by answer text."""
+    """The experts' 1-5 scores, matched to known responses by answer text; a record whose answer
+    matches none is attached to its item's lowest-scored answer (:func:`_repaired`)."""
     for rel, m in study.files.of_kind("human_scores"):
         judge = human_rater(m["h"])
         sample = study.sample(rel, None)
@@ -254,8 +257,34 @@ def import_human_scores(study: Study) -> None:
             if label is None and is_missing(raw):
                 study.not_judged.add((judge, iid))
                 continue
-            rid = study.responses.find(iid, rec["answer"], rel, where)
+            rid = study.responses.match(iid, rec["answer"], where)
+            if rid is None:
+                rid = _repaired(study, iid, rec["answer"], rel, where)
             study.judgments.add(mean_judgment(rid, judge, label, raw, None, rel, kind="human"))
+
+
+def _repaired(study: Study, iid: str, answer: object, rel: str, where: str) -> str:
+    """The response an expert's record scored when its ``answer`` field is unusable (not a
+    string, NaN, a number, spreadsheet damage: text of no known response of the item).
+
+    The experts scored the lowest-scored answer of each item, so the record is matched by its
+    inputs (the k-th record with the same inputs is the item's k-th occurrence, as everywhere) to
+    the one answer the lowest-score files name for that item. Without exactly one such answer the
+    score stays on a response of respondent ``unknown``, with a warning saying why.
+    """
+    lowest = sorted(study.lowest.get(iid, ()))
+    if len(lowest) == 1:
+        known = study.responses.get(lowest[0])
+        study.warnings.append(
+            f"{where}: answer field {preview(answer)} unusable; matched by its inputs to the "
+            f"lowest-scored answer ({known.respondent}, run {known.run_index})"
+        )
+        study.repaired_scores += 1
+        return lowest[0]
+    why = f"{len(lowest)} different lowest-scored answers" if lowest else "no lowest-scored answer"
+    return study.responses.unknown(
+        iid, answer, rel, where, f" and the lowest-score files name {why} for it"
+    )
 
 
 def _by_answer(study: Study, rel: str, records: Records, sample: Sample) -> Fallback:

@@ -224,28 +224,43 @@ class ResponseTable:
         """Whether ``item_id`` has a response with this normalised answer text."""
         return norm in self._answers.get(item_id, {})
 
+    def get(self, response_id: str) -> ResponseRecord:
+        return self._rows[response_id]
+
     def find(self, item_id: str, text: object, rel: str, where: str) -> str:
+        """The known response of ``item_id`` with this answer text (:meth:`match`), else a new
+        response of respondent ``unknown``."""
+        rid = self.match(item_id, text, where)
+        return rid if rid is not None else self.unknown(item_id, text, rel, where)
+
+    def match(self, item_id: str, text: object, where: str) -> str | None:
         """The known response of ``item_id`` with this answer text (exact after whitespace
-        normalisation, else near-exact), else a new response of respondent ``unknown``."""
+        normalisation, else near-exact, with a warning), else None."""
         index = self._answers.get(item_id, {})
-        if isinstance(text, str) and text.strip():
-            norm = norm_text(text)
-            if norm in index:
-                return index[norm]
-            found = near_match(norm, index)
-            if found is not None:
-                ratio, rid = found
-                known = self._rows[rid]
-                self._warnings.append(
-                    f"{where}: answer matched {known.respondent} run {known.run_index} by "
-                    f"near-exact text (similarity {ratio:.4f})"
-                )
-                index[norm] = rid
-                return rid
+        if not isinstance(text, str) or not text.strip():
+            return None
+        norm = norm_text(text)
+        if norm in index:
+            return index[norm]
+        found = near_match(norm, index)
+        if found is None:
+            return None
+        ratio, rid = found
+        known = self._rows[rid]
+        self._warnings.append(
+            f"{where}: answer matched {known.respondent} run {known.run_index} by "
+            f"near-exact text (similarity {ratio:.4f})"
+        )
+        index[norm] = rid
+        return rid
+
+    def unknown(self, item_id: str, text: object, rel: str, where: str, why: str = "") -> str:
+        """A new response of respondent ``unknown`` for an answer that matches no known response
+        of its item (``why``: more of the reason, for the warning)."""
         self._unknown_runs[item_id] += 1
         run = self._unknown_runs[item_id]
         self._warnings.append(
-            f"{where}: answer {preview(text)} matches no known response of its item; "
+            f"{where}: answer {preview(text)} matches no known response of its item{why}; "
             f"stored as respondent {UNKNOWN_RESPONDENT!r} run {run}"
         )
         return self.add(item_id, UNKNOWN_RESPONDENT, run, text, rel)

@@ -34,6 +34,9 @@ class ImportSummary:
     """Judge -> answers the study did not judge (their item has no label: a tie); not stored."""
     warnings: tuple[str, ...] = field(default_factory=tuple)
     """Repairs made to damaged records (one line each)."""
+    repaired_scores: int = 0
+    """Expert scores whose unusable ``answer`` field was repaired: attached to the item's
+    lowest-scored answer (each also has a line in :attr:`warnings`)."""
 
     @classmethod
     def of(
@@ -49,6 +52,7 @@ class ImportSummary:
         judgments: list[JudgmentRecord],
         not_judged: Iterable[str],
         warnings: Iterable[str],
+        repaired_scores: int = 0,
     ) -> ImportSummary:
         """The summary of the records written (``not_judged``: the judge of each unjudged
         answer)."""
@@ -65,6 +69,7 @@ class ImportSummary:
             judgment_status=_tally(r.status for r in judgments),
             not_judged=_tally(not_judged),
             warnings=tuple(warnings),
+            repaired_scores=repaired_scores,
         )
 
     def counts(self) -> dict[str, int]:
