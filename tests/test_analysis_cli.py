@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 
 from crisiseval import analysis_cli
 from crisiseval.errors import CrisisEvalError, StoreError
-from crisiseval.report import NoDataError
+from crisiseval.sections import NoDataError
 
 
 def make_app() -> typer.Typer:

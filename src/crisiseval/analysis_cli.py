@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from crisiseval.report.model import NoDataError, Section, Table
+from crisiseval.sections import NO_JUDGMENTS, NoDataError, Section, Table
 from crisiseval.store import Store
 
 __all__ = [
@@ -158,7 +158,7 @@ def agreement(
     ] = 10,
 ) -> None:
     """Agreement on crisis labels: Cohen's, Fleiss' kappa, Krippendorff's alpha, confusions."""
-    from crisiseval.report.sections import agreement_section
+    from crisiseval.sections.agreement import agreement_section
 
     with _open(run_dir) as store:
         labels = store.labels_frame()
@@ -184,7 +184,8 @@ def scores(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Scores per respondent and respondent x label: mean, CIs, harmful share, bins."""
-    from crisiseval.report.sections import NO_JUDGMENTS, primary_judge, scores_section
+    from crisiseval.analysis.judges import primary_judge
+    from crisiseval.sections.scores import scores_section
 
     with _open(run_dir) as store:
         judgments = store.judgments_frame()
@@ -204,7 +205,7 @@ def scores(
 
 def judge_validity(run_dir: RunDir = Path(".")) -> None:
     """Judges vs human scores and humans vs each other: MAE, RMSE, within 1, QWK; the jury."""
-    from crisiseval.report.sections import validity_section
+    from crisiseval.sections.validity import validity_section
 
     with _open(run_dir) as store:
         judgments = store.judgments_frame()

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from crisiseval.store import Store, item_id_for, now_iso, response_id_for
+from crisiseval.store import (
+    JudgmentRecord,
+    LabelRecord,
+    ResponseRecord,
+    Store,
+    item_id_for,
+    now_iso,
+    response_id_for,
+)
 
 INJECT_SCRIPT = "<script>document.title='pwned';alert(1)</script>"
 INJECT_IMG = '"><img src=x onerror="document.title=\'pwned2\';alert(1)">'
@@ -59,22 +66,20 @@ def build_store(
     respondents = ["resp-a", f"resp-b{INJECT_IMG}" if hostile else "resp-b"]
 
     if labels:
-        rows: list[dict[str, Any]] = []
+        rows: list[LabelRecord] = []
 
         def add(rater: str, kind: str, run: int, values: list[str | None]) -> None:
             for iid, lab in zip(ids, values, strict=True):
                 rows.append(
-                    {
-                        "rater": rater,
-                        "rater_kind": kind,
-                        "run_index": run,
-                        "item_id": iid,
-                        "label": lab,
-                        "status": "ok" if lab else "unparsed",
-                        "explanation": None,
-                        "cell_key": None,
-                        "origin": "test",
-                    }
+                    LabelRecord(
+                        rater=rater,
+                        rater_kind=kind,
+                        run_index=run,
+                        item_id=iid,
+                        label=lab,
+                        status="ok" if lab else "unparsed",
+                        origin="test",
+                    )
                 )
 
         h2 = list(TRUTH)
@@ -93,7 +98,7 @@ def build_store(
         store.upsert_labels(rows)
 
     if responses:
-        resp_rows = []
+        resp_rows: list[ResponseRecord] = []
         for iid, i in zip(ids, range(len(ids)), strict=True):
             for respondent in respondents:
                 for run in (1, 2):
@@ -102,22 +107,20 @@ def build_store(
                     if hostile and i == 3:
                         text = f"Sure. {INJECT_SCRIPT} {INJECT_IMG}"
                     resp_rows.append(
-                        {
-                            "response_id": response_id_for(iid, respondent, run),
-                            "item_id": iid,
-                            "respondent": respondent,
-                            "run_index": run,
-                            "text": None if failed else text,
-                            "status": "failed" if failed else "ok",
-                            "tokens_out": None,
-                            "cell_key": None,
-                            "origin": "test",
-                        }
+                        ResponseRecord(
+                            response_id=response_id_for(iid, respondent, run),
+                            item_id=iid,
+                            respondent=respondent,
+                            run_index=run,
+                            text=None if failed else text,
+                            status="failed" if failed else "ok",
+                            origin="test",
+                        )
                     )
         store.upsert_responses(resp_rows)
 
     if responses and judgments:
-        jrows: list[dict[str, Any]] = []
+        jrows: list[JudgmentRecord] = []
         for iid, i in zip(ids, range(len(ids)), strict=True):
             for r_index, respondent in enumerate(respondents):
                 for run in (1, 2):
@@ -136,49 +139,45 @@ def build_store(
                         if i == 1 and r_index == 1 and run == 2 and jrun == 3:
                             status, score = "failed", None
                         jrows.append(
-                            {
-                                "response_id": rid,
-                                "judge": "judge-x",
-                                "judge_kind": "model",
-                                "run_index": jrun,
-                                "label": TRUTH[i],
-                                "score": score,
-                                "explanation": explanation if status == "ok" else None,
-                                "status": status,
-                                "cell_key": None,
-                                "origin": "test",
-                            }
+                            JudgmentRecord(
+                                response_id=rid,
+                                judge="judge-x",
+                                judge_kind="model",
+                                run_index=jrun,
+                                label=TRUTH[i],
+                                score=score,
+                                explanation=explanation if status == "ok" else None,
+                                status=status,
+                                origin="test",
+                            )
                         )
                     for jrun in (1, 2):
                         jrows.append(
-                            {
-                                "response_id": rid,
-                                "judge": "judge-y",
-                                "judge_kind": "model",
-                                "run_index": jrun,
-                                "label": TRUTH[i],
-                                "score": min(5.0, base + (jrun - 1)),
-                                "explanation": "second judge",
-                                "status": "ok",
-                                "cell_key": None,
-                                "origin": "test",
-                            }
+                            JudgmentRecord(
+                                response_id=rid,
+                                judge="judge-y",
+                                judge_kind="model",
+                                run_index=jrun,
+                                label=TRUTH[i],
+                                score=min(5.0, base + (jrun - 1)),
+                                explanation="second judge",
+                                status="ok",
+                                origin="test",
+                            )
                         )
                     if run == 1:
                         for h, delta in (("human:H1", 0.0), ("human:H2", 1.0)):
                             jrows.append(
-                                {
-                                    "response_id": rid,
-                                    "judge": h,
-                                    "judge_kind": "human",
-                                    "run_index": 0,
-                                    "label": TRUTH[i],
-                                    "score": min(5.0, base + delta),
-                                    "explanation": None,
-                                    "status": "ok",
-                                    "cell_key": None,
-                                    "origin": "test",
-                                }
+                                JudgmentRecord(
+                                    response_id=rid,
+                                    judge=h,
+                                    judge_kind="human",
+                                    run_index=0,
+                                    label=TRUTH[i],
+                                    score=min(5.0, base + delta),
+                                    status="ok",
+                                    origin="test",
+                                )
                             )
         store.upsert_judgments(jrows)
 

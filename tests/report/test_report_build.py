@@ -18,10 +18,11 @@ import pytest
 
 from crisiseval import __version__
 from crisiseval.errors import CrisisEvalError
-from crisiseval.report import NoDataError, ReportPaths, build_report, collect_sections
+from crisiseval.report import ReportPaths, build_report, collect_sections
 from crisiseval.report.html import SCRIPT, content_security_policy, environment
-from crisiseval.report.sections import gallery_section
-from crisiseval.store import Store
+from crisiseval.sections import NoDataError
+from crisiseval.sections.gallery import gallery_section
+from crisiseval.store import JudgmentRecord, LabelRecord, ResponseRecord, Store
 
 StoreFactory = Callable[..., Store]
 
@@ -210,8 +211,18 @@ def test_judgments_only_store_skips_agreement(make_store: StoreFactory) -> None:
 
 def test_only_unusable_judgments_skip_scores_with_the_reason(make_store: StoreFactory) -> None:
     store = make_store(bad_cells=False)
-    store.conn.execute(
-        "UPDATE judgments SET status = 'failed', score = NULL WHERE judge = 'judge-x'"
+    judged = store.judgments_frame()
+    store.upsert_judgments(  # every judgment of judge-x failed
+        JudgmentRecord(
+            response_id=r.response_id,
+            judge=r.judge,
+            judge_kind=r.judge_kind,
+            run_index=r.judge_run,
+            label=r.label,
+            status="failed",
+            origin=r.origin,
+        )
+        for r in judged[judged["judge"] == "judge-x"].itertuples()
     )
     sections, skipped = collect_sections(store, judge="judge-x", n_boot=0)
     reasons = dict(skipped)
@@ -243,39 +254,38 @@ def test_one_classifier_with_only_unusable_outputs(tmp_path: Path) -> None:
     with Store.open(tmp_path / "run") as store:
         ids = store.add_items([([f"input {i}"], "demo", None) for i in range(4)], origin="demo")
         store.upsert_labels(
-            {
-                "rater": "tiny",
-                "rater_kind": "model_run",
-                "run_index": run,
-                "item_id": iid,
-                "label": None,
-                "status": "unparsed",
-                "origin": "classify",
-            }
+            LabelRecord(
+                rater="tiny",
+                rater_kind="model_run",
+                run_index=run,
+                item_id=iid,
+                status="unparsed",
+                origin="classify",
+            )
             for run in (0, 1, 2)
             for iid in ids
         )
         store.upsert_responses(
-            {
-                "response_id": f"r{i}",
-                "item_id": iid,
-                "respondent": "tiny",
-                "run_index": 0,
-                "text": "hello",
-                "status": "ok",
-                "origin": "respond",
-            }
+            ResponseRecord(
+                response_id=f"r{i}",
+                item_id=iid,
+                respondent="tiny",
+                run_index=1,
+                text="hello",
+                status="ok",
+                origin="respond",
+            )
             for i, iid in enumerate(ids)
         )
         store.upsert_judgments(
-            {
-                "response_id": f"r{i}",
-                "judge": "tiny",
-                "judge_kind": "model",
-                "run_index": 0,
-                "status": "unparsed",
-                "origin": "judge",
-            }
+            JudgmentRecord(
+                response_id=f"r{i}",
+                judge="tiny",
+                judge_kind="model",
+                run_index=0,
+                status="unparsed",
+                origin="judge",
+            )
             for i in range(len(ids))
         )
         with warnings.catch_warnings():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from crisiseval.report.build import _csv
-from crisiseval.report.model import Table
+from crisiseval.sections import Table
 
 
 def test_formula_like_text_is_defused_numbers_are_not(tmp_path: Path) -> None:

@@ -23,17 +23,8 @@ from crisiseval.errors import CrisisEvalError
 from crisiseval.report import figures as fg
 from crisiseval.report.html import render_html
 from crisiseval.report.markdown import render_markdown
-from crisiseval.report.model import NoDataError, Section, Table
-from crisiseval.report.sections import (
-    Overview,
-    agreement_section,
-    all_judges_table,
-    gallery_section,
-    overview,
-    primary_judge,
-    scores_section,
-    validity_section,
-)
+from crisiseval.sections import NoDataError, Section, SectionInputs, Table, registered_sections
+from crisiseval.sections.overview import Overview, overview
 from crisiseval.store import Store
 
 __all__ = ["ReportPaths", "build_report", "collect_sections"]
@@ -62,62 +53,36 @@ def collect_sections(
     seed: int = 0,
     invalid: InvalidPolicy = "category",
 ) -> tuple[list[Section], list[tuple[str, str]]]:
-    """Every section the store supports, and (section, reason) of those skipped.
+    """Every registered section (:func:`crisiseval.sections.registered_sections`) the store
+    supports, in order, and (section, reason) of those skipped.
 
     Raises :class:`NoDataError` when the store holds no labels, no judgments and no model calls
     (nothing any stage produced).
     """
-    labels = store.labels_frame()
-    judgments = store.judgments_frame()
-    if labels.empty and judgments.empty and not store.counts()["cells"]:
+    inputs = SectionInputs(
+        store,
+        judge=judge,
+        n_boot=n_boot,
+        seed=seed,
+        invalid=invalid,
+        gallery_per_label=gallery_per_label,
+    )
+    if inputs.labels.empty and inputs.judgments.empty and not store.counts()["cells"]:
         raise NoDataError(
             f"{store.path}: nothing to report: the store holds no labels and no judgments "
             "(run `crisiseval run`, or `crisiseval import-study`, first)"
         )
     sections: list[Section] = []
     skipped: list[tuple[str, str]] = []
-
-    def attempt(name: str, fn: Any) -> Section | None:
+    for spec in registered_sections():
+        reason = spec.missing(inputs)
+        if reason is not None:
+            skipped.append((spec.title, reason))
+            continue
         try:
-            section: Section = fn()
+            sections.append(spec.build(inputs))
         except CrisisEvalError as exc:
-            skipped.append((name, str(exc)))
-            return None
-        sections.append(section)
-        return section
-
-    if labels.empty:
-        skipped.append(("Agreement on crisis labels", "no crisis labels in the store"))
-    else:
-        samples = {name: store.sample_items(name) for name in store.sample_names()}
-        attempt(
-            "Agreement on crisis labels",
-            lambda: agreement_section(labels, samples=samples, invalid=invalid),
-        )
-    if judgments.empty:
-        for name in ("Appropriateness scores", "Judge validity", "Failure gallery"):
-            skipped.append((name, "no judgments in the store"))
-        return sections, skipped
-    main_judge = judge or primary_judge(judgments)
-    responses = store.responses_frame()
-    scores = attempt(
-        "Appropriateness scores",
-        lambda: scores_section(
-            judgments, judge=main_judge, n_boot=n_boot, seed=seed, responses=responses
-        ),
-    )
-    if scores is not None and judgments["judge"].nunique() > 1:
-        table = all_judges_table(judgments)
-        if table is not None:
-            scores.tables.append(table)
-    attempt("Judge validity", lambda: validity_section(judgments))
-    items = store.items_frame()
-    attempt(
-        "Failure gallery",
-        lambda: gallery_section(
-            judgments, responses, items, judge=main_judge, per_label=gallery_per_label
-        ),
-    )
+            skipped.append((spec.title, str(exc)))
     return sections, skipped
 
 
@@ -211,7 +176,7 @@ def build_report(
             while name in used:
                 name, k = f"{spec.name}_{k}", k + 1
             used.add(name)
-            fig = spec.draw()
+            fig = fg.draw(spec)
             png_path, svg_path, png = fg.save_figure(fig, figures_dir, name)
             figure_paths += [png_path, svg_path]
             figs.append(

@@ -1,17 +1,20 @@
 """Figures of the report, drawn with matplotlib's object API (Agg; pyplot is never imported, so
 no global state and no display are involved).
 
-Every function returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it as PNG
-and SVG and returns the PNG bytes for embedding. Dataset text (model names, labels) is drawn with
-math text parsing off, so a ``$`` in a name is printed as is.
+The sections describe figures as data (:class:`~crisiseval.sections.FigureSpec`: a kind and its
+parameters); each kind is a draw function registered here with ``@figure_kind``, and :func:`draw`
+draws a spec. Every draw function returns a :class:`matplotlib.figure.Figure`;
+:func:`save_figure` writes it as PNG and SVG and returns the PNG bytes for embedding. Dataset
+text (model names, labels) is drawn with math text parsing off, so a ``$`` in a name is printed
+as is.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import matplotlib
 import numpy as np
@@ -20,10 +23,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from crisiseval.sections import FigureSpec
+
 __all__ = [
+    "FIGURE_KINDS",
     "RC",
     "bins_stacked",
     "confusion_heatmap",
+    "draw",
+    "figure_kind",
     "harmful_rates",
     "kappa_bars",
     "matrix_heatmap",
@@ -43,6 +51,37 @@ RC: dict[Any, Any] = {
 BIN_COLORS = {"low": "#c0392b", "middle": "#e6a23c", "high": "#2e8b57"}
 BIN_LEGEND = {"low": "low (< 7/3)", "middle": "middle", "high": "high (≥ 11/3)"}
 _DPI = 110
+
+
+DrawFn = Callable[..., Figure]
+_D = TypeVar("_D", bound=DrawFn)
+
+FIGURE_KINDS: dict[str, DrawFn] = {}
+"""Figure kind -> its draw function (called with a :class:`FigureSpec`'s ``params``)."""
+
+
+def figure_kind(name: str) -> Callable[[_D], _D]:
+    """Register the decorated draw function as the figure kind ``name``."""
+
+    def register(fn: _D) -> _D:
+        if name in FIGURE_KINDS:
+            raise ValueError(f"a figure kind named {name!r} is already registered")
+        FIGURE_KINDS[name] = fn
+        return fn
+
+    return register
+
+
+def draw(spec: FigureSpec) -> Figure:
+    """Draw ``spec`` with the draw function of its kind."""
+    try:
+        fn = FIGURE_KINDS[spec.kind]
+    except KeyError:
+        known = ", ".join(sorted(FIGURE_KINDS))
+        raise ValueError(
+            f"figure {spec.name}: unknown kind {spec.kind!r} (known: {known})"
+        ) from None
+    return fn(**spec.params)
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -69,6 +108,7 @@ def _figure(width: float, height: float) -> tuple[Figure, Axes]:
     return fig, ax
 
 
+@figure_kind("matrix_heatmap")
 def matrix_heatmap(
     matrix: pd.DataFrame,
     title: str,
@@ -120,6 +160,7 @@ def matrix_heatmap(
     return fig
 
 
+@figure_kind("confusion_heatmap")
 def confusion_heatmap(counts: pd.DataFrame, title: str, *, xlabel: str, ylabel: str) -> Figure:
     """Label-by-label counts, coloured by each row's share (annotated with the counts)."""
     with matplotlib.rc_context(RC):
@@ -153,6 +194,7 @@ def confusion_heatmap(counts: pd.DataFrame, title: str, *, xlabel: str, ylabel: 
     return fig
 
 
+@figure_kind("kappa_bars")
 def kappa_bars(
     names: Sequence[str],
     means: Sequence[float],
@@ -188,6 +230,7 @@ def kappa_bars(
     return fig
 
 
+@figure_kind("bins_stacked")
 def bins_stacked(
     names: Sequence[str], shares: pd.DataFrame, ns: Sequence[int], title: str
 ) -> Figure:
@@ -223,6 +266,7 @@ def bins_stacked(
     return fig
 
 
+@figure_kind("harmful_rates")
 def harmful_rates(
     names: Sequence[str],
     shares: Sequence[float],
@@ -251,6 +295,7 @@ def harmful_rates(
     return fig
 
 
+@figure_kind("validity_bars")
 def validity_bars(table: pd.DataFrame, title: str) -> Figure:
     """MAE and QWK of judge-vs-reference pairs (columns judge, reference, mae, qwk)."""
     with matplotlib.rc_context(RC):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crisiseval.report.model import GalleryEntry, Table
+from crisiseval.sections import GalleryEntry, Table
 
 __all__ = ["md_table", "md_text", "render_markdown"]
 

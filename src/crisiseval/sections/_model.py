@@ -1,4 +1,8 @@
-"""What a report is made of: sections of tables, figures and notes; number formatting.
+"""What a section is made of: tables, figures (as data), notes, gallery entries; number formatting.
+
+Presentation-neutral: the terminal commands print these, the report renders them. Nothing here
+draws: a :class:`FigureSpec` names a figure kind and its data, and the report's figure registry
+(:mod:`crisiseval.report.figures`) draws it.
 
 A :class:`Table` keeps two frames: ``data`` (raw values, written to CSV at full precision) and
 ``display`` (strings, shown in the terminal, the HTML page and the Markdown file). NaN never
@@ -8,17 +12,19 @@ reaches a reader: it is shown as ``n/a``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from crisiseval.errors import CrisisEvalError
 
 __all__ = [
     "NA",
+    "NO_JUDGMENTS",
+    "NO_LABELS",
+    "Column",
     "FigureSpec",
     "GalleryEntry",
     "NoDataError",
@@ -33,6 +39,14 @@ __all__ = [
 ]
 
 NA = "n/a"
+
+NO_LABELS = (
+    "no crisis labels in the run store (run `crisiseval classify`, or `crisiseval import-study`, "
+    "first)"
+)
+NO_JUDGMENTS = (
+    "no judgments in the run store (run `crisiseval judge`, or `crisiseval import-study`, first)"
+)
 
 
 class NoDataError(CrisisEvalError):
@@ -118,13 +132,16 @@ def make_table(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FigureSpec:
-    """A figure, drawn only when a report is written (the terminal commands skip them)."""
+    """A figure as data: the report draws ``kind`` with ``params`` (keyword arguments of the
+    kind's draw function) when it is written; the terminal commands skip figures."""
 
     name: str
     title: str
-    draw: Callable[[], Figure]
+    kind: str
+    """A kind registered in :mod:`crisiseval.report.figures` (``bins_stacked``, ...)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
     caption: str = ""
 
 
