@@ -1,4 +1,4 @@
-"""The analysis commands (crisiseval.analysis_cli) on a tiny typer app, and through cli.main."""
+"""The analysis commands (crisiseval.cli.analysis) on a tiny typer app, and through cli.main."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from crisiseval import analysis_cli
+from crisiseval.cli import analysis as analysis_cli
 from crisiseval.errors import CrisisEvalError, StoreError
 from crisiseval.sections import NoDataError
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,6 +223,9 @@ def run_study(
     if dry_run:
         result.estimate = estimate_study(ctx, item_ids, wanted)
         return result
+    if cfg.judge is not None and "judge" in wanted:
+        # The report and `scores` use the experiment's first judge unless told otherwise.
+        ctx.store.set_meta("study_judges", json.dumps(list(cfg.judge.judges)))
     for stage in registered():
         if stage.name in wanted and stage.enabled(cfg):
             outcome = stage.run(ctx, item_ids)

@@ -65,13 +65,14 @@ def items_file(path: Path, n: int) -> Path:
     return path
 
 
-def digest(run_dir: Path) -> str:
-    h = hashlib.sha256()
-    for name in sorted(os.listdir(run_dir)):
-        p = run_dir / name
-        if p.is_file() and name.startswith(STORE_FILENAME):
-            h.update(name.encode() + p.read_bytes())
-    return h.hexdigest()
+def digest(run_dir: Path) -> dict[str, str]:
+    """The store's data: the database and a non-empty WAL. (SQLite's readers may create an empty
+    WAL and the -shm index, shared memory that readers use too: no data.)"""
+    return {
+        name: hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
+        for name in sorted(os.listdir(run_dir))
+        if name in (STORE_FILENAME, STORE_FILENAME + "-wal") and (run_dir / name).stat().st_size
+    }
 
 
 def one_line_error(err: str) -> str:
@@ -359,3 +360,18 @@ def test_progress_lines_when_stdout_is_not_a_terminal_and_quiet_silences_them(
         monkeypatch, capsys, "--quiet", "classify", str(cfg), "-d", str(tmp_path / "b")
     )
     assert code == 0 and "calls, 0 failed" not in out and "classify: 35 cells" in out
+
+
+def test_report_into_a_folder_that_cannot_be_made_is_one_line(
+    srv: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    cfg = study(srv, tmp_path / "s.yaml")
+    run_dir = tmp_path / "run"
+    assert cli(monkeypatch, capsys, "run", str(cfg), "-d", str(run_dir))[0] == 0
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, _, err = cli(
+        monkeypatch, capsys, "report", "--boot", "0", "-d", str(run_dir), "-o", str(blocker / "r")
+    )
+    line = one_line_error(err)
+    assert code == 2 and "cannot write the report" in line and str(blocker) in line

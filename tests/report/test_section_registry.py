@@ -93,7 +93,7 @@ def test_figures_are_drawn_by_kind() -> None:
 
 def test_terminal_commands_import_neither_the_report_nor_matplotlib() -> None:
     code = (
-        "import sys, crisiseval.analysis_cli, crisiseval.sections.agreement, "
+        "import sys, crisiseval.cli.analysis, crisiseval.sections.agreement, "
         "crisiseval.sections.scores, crisiseval.sections.validity, crisiseval.sections.gallery\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib' "
         "or m.startswith('crisiseval.report'))\n"

@@ -71,7 +71,7 @@ store_cmds.register(app)
 
 
 def _register_analysis() -> None:
-    from crisiseval.analysis_cli import register
+    from crisiseval.cli.analysis import register
 
     register(app)
 

@@ -202,7 +202,7 @@ def demo(
 
 def _after_demo(run_dir: Path) -> None:
     """The demo ends like a study: the score table and the report, both flagged as plumbing."""
-    from crisiseval.analysis_cli import scores as scores_cmd
+    from crisiseval.cli.analysis import scores as scores_cmd
     from crisiseval.report import build_report
 
     scores_cmd(run_dir=run_dir, n_boot=500)

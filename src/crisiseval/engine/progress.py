@@ -7,13 +7,14 @@
 
 :func:`progress_mode` picks ``bar`` for a terminal and ``lines`` otherwise. The engine reports
 model calls through :class:`CallProgress`; commands with phases (import, report) use
-:class:`Steps`.
+:func:`busy`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from typing import Literal
@@ -149,27 +150,36 @@ class CallProgress:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-class Steps:
-    """Progress of a command made of named phases (an import, a report)."""
-
-    def __init__(self, mode: ProgressMode, console: Console, description: str, total: int) -> None:
-        self.mode = mode
-        self.console = console
-        self.description = description
-        self.total = total
-        self.n = 0
-        self._t0 = time.monotonic()
-
-    @contextlib.contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        self.n += 1
-        if self.mode != "off":
-            self.console.print(
-                f"{self.description}: {name} ({self.n}/{self.total}, "
-                f"{time.monotonic() - self._t0:.1f}s)",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-                style="dim" if self.mode == "bar" else None,
-            )
+@contextlib.contextmanager
+def busy(
+    mode: ProgressMode, console: Console, description: str, *, interval: float | None = None
+) -> Iterator[None]:
+    """A long synchronous step (an import, a report): a spinner on a terminal; otherwise a line
+    at the start, one at least every ``interval`` seconds while it runs, and one at the end."""
+    if mode == "off":
         yield
+        return
+    if mode == "bar":
+        with console.status(description):
+            yield
+        return
+    every = LINE_INTERVAL_S if interval is None else interval
+    t0 = time.monotonic()
+    stop = threading.Event()
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def tick() -> None:
+        while not stop.wait(every):
+            say(f"{description}: still working ({_eta(time.monotonic() - t0)})")
+
+    say(f"{description}: started")
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    say(f"{description}: done in {_eta(time.monotonic() - t0)}")

@@ -220,6 +220,16 @@ class Store(RecordsMixin):
         """SQLite's own check of the file: ``"ok"`` or the first problem it found."""
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def configured_judges(self) -> list[str]:
+        """The judges of the experiment file that last ran the judge stage here (first = main);
+        empty for a store that only holds imported judgments."""
+        raw = self.meta_value("study_judges")
+        return [str(j) for j in json.loads(raw)] if raw else []
+
     def meta_value(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])

@@ -3,27 +3,33 @@
 
 Plain functions with typer-annotated parameters; :func:`register` adds them to a typer app
 (``crisiseval.cli`` does). Each works on a run directory (``--run-dir/-d``, default ``.``) and
-prints rich tables to stdout. A store without the data a command needs raises a
+prints rich tables to stdout. ``import-study`` writes (it holds the run directory's lock); the
+others open the store read-only. A store without the data a command needs raises a
 :class:`~crisiseval.errors.CrisisEvalError` (the CLI prints it as one line and exits 2); a part of
-the output that lacks data is skipped with a note.
+the output that lacks data is skipped with a note. Heavy libraries (pandas, scipy, the report's
+matplotlib) are imported inside the commands that use them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from crisiseval.sections import NO_JUDGMENTS, NoDataError, Section, Table
+from crisiseval.cli._common import RunDir, RunDirOpt, progress_setting, table_console
+from crisiseval.engine.progress import busy
+from crisiseval.errors import InputError
 from crisiseval.store import Store
+
+if TYPE_CHECKING:
+    from crisiseval.sections import Section, Table
 
 __all__ = [
     "COMMANDS",
@@ -37,10 +43,6 @@ __all__ = [
     "scores",
 ]
 
-RunDir = Annotated[
-    Path,
-    typer.Option("--run-dir", "-d", help="Run directory holding the store (crisiseval.sqlite)."),
-]
 
 
 class Invalid(StrEnum):
@@ -51,9 +53,7 @@ class Invalid(StrEnum):
 
 
 def _console() -> Console:
-    # Piped output (files, CI logs, tests) gets wide tables rather than wrapped numbers.
-    width = None if sys.stdout.isatty() else 200
-    return Console(width=width, highlight=False)
+    return table_console()
 
 
 def _rich_table(table: Table) -> RichTable:
@@ -82,8 +82,8 @@ def print_section(section: Section, console: Console | None = None) -> None:
         console.print(Text("note: " + note, style="yellow"))
 
 
-def _open(run_dir: Path) -> Store:
-    return Store.open(run_dir, create=False)
+def _open(run_dir: Path) -> contextlib.AbstractContextManager[Store]:
+    return RunDir(run_dir).reader()
 
 
 def import_study(
@@ -93,28 +93,19 @@ def import_study(
             help="The study's released data (the folder with processed/, human_label/, ...)."
         ),
     ],
-    run_dir: RunDir = Path("."),
+    run_dir: RunDirOpt = Path("."),
 ) -> None:
     """Import the released data of "Between Help and Harm" into the run store (idempotent)."""
     from crisiseval.importers import paper
 
     console = _console()
-    new_dir = not run_dir.exists()
-    store = Store.open(run_dir)
-    created = store.is_empty()
-    try:
+    # The lock for the whole import; a failed import leaves no store (or folder) it made.
+    with (
+        RunDir(run_dir).writer() as store,
+        busy(progress_setting(), console, f"import-study {study_dir}"),
+    ):
         summary = paper.import_study(store, study_dir)
-    except BaseException:
-        if created and store.is_empty():  # leave nothing behind that this command made
-            store.discard()
-            if new_dir:
-                with contextlib.suppress(OSError):
-                    run_dir.rmdir()
-        else:
-            store.close()
-        raise
-    path = store.path
-    store.close()
+        path = store.path
     counts = RichTable(
         title="Imported (rows after de-duplication)",
         title_justify="left",
@@ -140,11 +131,13 @@ def import_study(
         )
     for warning in summary.warnings:
         console.print(Text("repaired: " + warning, style="yellow"))
+    if summary.repaired_scores:
+        console.print(Text(f"repaired expert scores: {summary.repaired_scores}", style="yellow"))
     console.print(Text(f"store: {path}"))
 
 
 def agreement(
-    run_dir: RunDir = Path("."),
+    run_dir: RunDirOpt = Path("."),
     invalid: Annotated[
         Invalid,
         typer.Option(
@@ -168,7 +161,7 @@ def agreement(
 
 
 def scores(
-    run_dir: RunDir = Path("."),
+    run_dir: RunDirOpt = Path("."),
     judge: Annotated[
         str | None,
         typer.Option(
@@ -185,6 +178,7 @@ def scores(
 ) -> None:
     """Scores per respondent and respondent x label: mean, CIs, harmful share, bins."""
     from crisiseval.analysis.judges import primary_judge
+    from crisiseval.sections import NO_JUDGMENTS, NoDataError
     from crisiseval.sections.scores import scores_section
 
     with _open(run_dir) as store:
@@ -203,7 +197,7 @@ def scores(
     print_section(section)
 
 
-def judge_validity(run_dir: RunDir = Path(".")) -> None:
+def judge_validity(run_dir: RunDirOpt = Path(".")) -> None:
     """Judges vs human scores and humans vs each other: MAE, RMSE, within 1, QWK; the jury."""
     from crisiseval.sections.validity import validity_section
 
@@ -213,7 +207,7 @@ def judge_validity(run_dir: RunDir = Path(".")) -> None:
 
 
 def report(
-    run_dir: RunDir = Path("."),
+    run_dir: RunDirOpt = Path("."),
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Output folder (default: RUN_DIR/report)."),
@@ -237,10 +231,14 @@ def report(
 
     console = _console()
     out_dir = out if out is not None else run_dir / "report"
-    with _open(run_dir) as store:
-        paths = build_report(
-            store, out_dir, gallery_per_label=per_label, judge=judge, n_boot=n_boot
-        )
+    with _open(run_dir) as store, busy(progress_setting(), console, "report"):
+        try:
+            paths = build_report(
+                store, out_dir, gallery_per_label=per_label, judge=judge, n_boot=n_boot
+            )
+        except OSError as exc:  # an output folder that cannot be made or written
+            where = exc.filename or out_dir
+            raise InputError(f"{where}: cannot write the report ({exc.strerror or exc})") from exc
     console.print(Text(f"report:   {paths.html}"))
     console.print(Text(f"markdown: {paths.markdown}"))
     console.print(Text(f"tables:   {len(paths.tables)} CSV files in {out_dir / 'tables'}"))
