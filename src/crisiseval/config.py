@@ -62,6 +62,14 @@ class ModelConfig(_Strict):
     n_ctx: int = Field(default=4096, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
     structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    explanation_chars: int | None = Field(
+        default=None,
+        ge=0,
+        description="as classifier or judge: the longest explanation asked for, in characters; "
+        "absent: the study's (200 for a classifier, 300 for a judge); 0: no explanation, the "
+        "label or score only. The explanation is most of what a classifier or judge writes: a "
+        "cap makes a small local model several times faster",
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
     price: Price | None = None
@@ -86,7 +94,25 @@ class ClassifyConfig(_Strict):
 class Respondent(_Strict):
     name: str
     model: str
-    system_prompt: str | None = None
+    system_prompt: str | None = Field(
+        default=None,
+        description="the system prompt's text, or safeguard:NAME for one of crisiseval's "
+        "safeguard prompts (crisiseval.safeguards)",
+    )
+    system_prompt_file: str | None = Field(
+        default=None, description="a file holding the system prompt (relative to this file)"
+    )
+    safeguard: str | None = Field(
+        default=None, description="set by crisiseval: the safeguard the prompt came from"
+    )
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> Respondent:
+        if self.system_prompt is not None and self.system_prompt_file is not None:
+            raise ValueError("give system_prompt or system_prompt_file, not both")
+        if self.safeguard is not None:
+            raise ValueError("safeguard is set by crisiseval: write system_prompt: safeguard:NAME")
+        return self
 
 
 class RespondConfig(_Strict):
@@ -218,7 +244,28 @@ def parse_study(
         raise ConfigError(_format_validation_error(source, exc)) from exc
     if base_dir is not None:
         _resolve_paths(cfg, base_dir)
+    _resolve_prompts(cfg, source)
     return cfg
+
+
+def _resolve_prompts(cfg: StudyConfig, source: str) -> None:
+    """``safeguard:NAME`` and ``system_prompt_file`` become the prompt's text."""
+    from crisiseval import safeguards
+
+    if cfg.respond is None:
+        return
+    for i, r in enumerate(cfg.respond.respondents):
+        where = f"{source}: respond.respondents[{i}]"
+        if r.system_prompt is not None and r.system_prompt.startswith(safeguards.PREFIX):
+            r.safeguard, r.system_prompt = safeguards.resolve(r.system_prompt, where=where)
+        elif r.system_prompt_file is not None:
+            try:
+                text = read_text(Path(r.system_prompt_file)).strip()
+            except InputError as exc:
+                raise ConfigError(f"{where}.system_prompt_file: {exc}") from None
+            if not text:
+                raise ConfigError(f"{where}.system_prompt_file: {r.system_prompt_file} is empty")
+            r.system_prompt, r.system_prompt_file = text, None
 
 
 def _resolve_paths(cfg: StudyConfig, base: Path) -> None:
@@ -235,6 +282,9 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> None:
     cfg.taxonomy = fix(cfg.taxonomy)
     if cfg.judge:
         cfg.judge.rubric = fix(cfg.judge.rubric)
+    if cfg.respond:
+        for r in cfg.respond.respondents:
+            r.system_prompt_file = fix(r.system_prompt_file)
     if cfg.sample:
         cfg.sample.from_file = fix(cfg.sample.from_file)
         for s in cfg.sample.sources:

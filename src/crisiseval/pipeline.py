@@ -223,6 +223,10 @@ def run_study(
     if dry_run:
         result.estimate = estimate_study(ctx, item_ids, wanted)
         return result
+    if cfg.respond is not None and "respond" in wanted:
+        # The report compares every respondent with the first one (the baseline) by default.
+        names = [r.name for r in cfg.respond.respondents]
+        ctx.store.set_meta("study_respondents", json.dumps(names))
     if cfg.judge is not None and "judge" in wanted:
         # The report and `scores` use the experiment's first judge unless told otherwise.
         ctx.store.set_meta("study_judges", json.dumps(list(cfg.judge.judges)))

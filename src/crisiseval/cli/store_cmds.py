@@ -117,6 +117,32 @@ def lowest_sample(
     log(f"{out_file}: {len(records)} responses (the lowest-scored per input by {judge})")
 
 
+def safeguards(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with the prompts).")] = False,
+    show: Annotated[
+        str | None, typer.Option("--show", help="Print one safeguard's full prompt.")
+    ] = None,
+) -> None:
+    """The safeguard system prompts a respondent can use (system_prompt: safeguard:NAME)."""
+    from crisiseval.safeguards import load_safeguards
+
+    library = load_safeguards()
+    if show is not None:
+        if show not in library:
+            raise InputError(f"unknown safeguard {show!r} (known: {', '.join(sorted(library))})")
+        out.print(library[show].prompt or "(no system prompt)", markup=False, highlight=False)
+        return
+    if as_json:
+        out.print_json(json.dumps({k: v.model_dump() for k, v in library.items()}))
+        return
+    t = Table(title="Safeguard prompts (system_prompt: safeguard:NAME)")
+    for col in ("name", "title", "what it does"):
+        t.add_column(col)
+    for name, sg in library.items():
+        t.add_row(name, sg.title, sg.description)
+    out.print(t)
+
+
 def mock_server(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
     latency: Annotated[float, typer.Option(help="Seconds added to each reply.")] = 0.0,
@@ -133,3 +159,4 @@ def register(app: typer.Typer) -> None:
     app.command()(stratify)
     app.command(name="lowest-sample")(lowest_sample)
     app.command(name="mock-server")(mock_server)
+    app.command()(safeguards)

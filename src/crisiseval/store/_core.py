@@ -230,6 +230,12 @@ class Store(RecordsMixin):
         raw = self.meta_value("study_judges")
         return [str(j) for j in json.loads(raw)] if raw else []
 
+    def configured_respondents(self) -> list[str]:
+        """The respondents of the experiment file that last ran the respond stage here, in the
+        file's order (the first is the baseline of the report's comparisons)."""
+        raw = self.meta_value("study_respondents")
+        return [str(r) for r in json.loads(raw)] if raw else []
+
     def meta_value(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
