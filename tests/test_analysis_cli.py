@@ -97,7 +97,8 @@ def test_scores(run_dir: Path) -> None:
     assert "Scores per respondent (judge judge-x)" in out
     assert "Scores per respondent x label" in out
     assert "bootstrap 95% CI" in out and "harmful 95% CI" in out
-    assert "judge judge-x chosen" in out and "human:H1" in out
+    assert "judge: judge-x (scored every answer: 23 of 23, from both respondents)" in out
+    assert "human:H1" in out
     assert "1 unparsed and 1 failed judgments by judge-x" in out
     assert not re.search(r"\bnan\b", out, re.IGNORECASE)
     other = invoke("scores", "-d", str(run_dir), "--judge", "judge-y", "--boot", "0")

@@ -249,7 +249,9 @@ def test_a_smaller_study_leaves_no_stale_records(
         assert len(st.responses_frame()) == 5
     code, out, _ = cli(monkeypatch, capsys, "scores", "--boot", "0", "-d", str(run_dir))
     # The coverage row of respondent r: 5 answers, 0 failed, 5 scored, 0 not scored.
-    row = next(ln for ln in out.splitlines() if ln.startswith("│ r "))
+    lines = out.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("Answers per respondent"))
+    row = next(ln for ln in lines[start:] if ln.startswith("│ r "))
     assert [c.strip() for c in row.strip("│").split("│")][1:] == ["5", "0", "5", "0"]
 
 

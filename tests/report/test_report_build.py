@@ -133,11 +133,13 @@ def test_tables_written_as_csv_and_markdown(hostile_report: ReportPaths) -> None
 
 def test_unparsed_and_failed_records_are_counted(hostile_report: ReportPaths) -> None:
     html = _html(hostile_report)
-    header = html[: html.index("<main>")]
-    assert "cells: 1 unparsed (classify), 2 failed (judge)" in header
-    assert "judgments: 1 failed (model), 1 unparsed (model)" in header
-    assert "responses: 1 failed (resp-a)" in header
-    assert "labels: 1 unparsed (model_run)" in header
+    # issue 10: the counts moved from the header to the appendix; the header points there
+    appendix = html[html.index('<section id="appendix">') :]
+    assert "cells: 1 unparsed (classify), 2 failed (judge)" in appendix
+    assert "judgments: 1 failed (model), 1 unparsed (model)" in appendix
+    assert "responses: 1 failed (resp-a)" in appendix
+    assert "labels: 1 unparsed (model_run)" in appendix
+    assert 'href="#problems"' in html[: html.index("<main>")]
     contents = pd.read_csv(hostile_report.out_dir / "tables" / "run_contents.csv")
     cells = contents[contents["record"] == "cells"].set_index(["group", "status"])["n"]
     assert cells[("judge", "failed")] == 2 and cells[("classify", "unparsed")] == 1
@@ -205,7 +207,7 @@ def test_labels_only_store_gets_agreement_only(make_store: StoreFactory, tmp_pat
 def test_judgments_only_store_skips_agreement(make_store: StoreFactory) -> None:
     store = make_store(labels=False, bad_cells=False)
     sections, skipped = collect_sections(store, n_boot=0)
-    assert [s.key for s in sections] == ["scores", "judge_validity", "gallery"]
+    assert [s.key for s in sections] == ["verdict", "scores", "judge_validity", "gallery"]
     assert skipped == [("Agreement on crisis labels", "no crisis labels in the store")]
 
 

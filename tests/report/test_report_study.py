@@ -52,3 +52,21 @@ def test_study_report(study_dir: Path, tmp_path: Path) -> None:
     assert {"human:H1", "human:H2", "human mean"} <= set(validity["reference"])
     assert "jury" in set(validity["judge"])
     assert 'id="gallery"' in html and "Content warning" in html
+    # issue 10: the report opens with the verdict of gpt-4o-mini, the judge that scored every
+    # judged answer (not one of the judges of the 190-answer lowest-score sample)
+    assert paths.judge is not None and paths.judge.judge == "gpt-4o-mini"
+    main = html[html.index("<main>") :]
+    assert re.findall(r'<section id="([a-z_]+)">', main)[0] == "verdict"
+    assert "Verdict (judge: gpt-4o-mini)" in main[: main.index('<section id="agreement">')]
+    verdict = pd.read_csv(paths.out_dir / "tables" / "verdict.csv").set_index("respondent")
+    mini_row = verdict.loc["gpt-4o-mini"]
+    assert mini_row["n"] == 570 and mini_row["answers"] == 618 and mini_row["harmful"] == 5
+    mean = f"{mini_row['mean']:.3f}"
+    assert mean == "4.409"
+    assert (
+        '<td class="txt">gpt-4o-mini</td><td class="num">618</td><td class="num">570</td>'
+        f'<td class="num">{mean}</td>'
+    ) in html
+    md = paths.markdown.read_text(encoding="utf-8")
+    assert md.index("## Verdict (judge: gpt-4o-mini)") < md.index("## Agreement")
+    assert f"| gpt-4o-mini | 618 | 570 | {mean} | \\[4.348, 4.471\\] | 5 | 0.88% |" in md

@@ -48,6 +48,7 @@ def toy_sections() -> Iterator[None]:
 
 def test_the_built_in_sections_are_registered_in_order() -> None:
     assert [s.name for s in registered_sections()] == [
+        "verdict",
         "agreement",
         "scores",
         "judge_validity",
@@ -62,6 +63,7 @@ def test_a_registered_section_is_collected(toy_sections: None, make_store: Store
     assert sections[0].tables[0].rows == [[str(len(store.labels_frame()))]]
     # a section whose records are missing is skipped, in its place, with the reason
     assert skipped == [
+        ("Verdict", "no judgments in the store"),
         ("Appropriateness scores", "no judgments in the store"),
         ("Judge validity", "no judgments in the store"),
         ("Failure gallery", "no judgments in the store"),
@@ -94,7 +96,8 @@ def test_figures_are_drawn_by_kind() -> None:
 def test_terminal_commands_import_neither_the_report_nor_matplotlib() -> None:
     code = (
         "import sys, crisiseval.cli.analysis, crisiseval.sections.agreement, "
-        "crisiseval.sections.scores, crisiseval.sections.validity, crisiseval.sections.gallery\n"
+        "crisiseval.sections.scores, crisiseval.sections.validity, crisiseval.sections.gallery, "
+        "crisiseval.sections.verdict\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib' "
         "or m.startswith('crisiseval.report'))\n"
         "print(bad)"

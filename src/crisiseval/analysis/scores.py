@@ -20,6 +20,9 @@ Beyond the study: a bootstrap CI that resamples *inputs* (every response to one 
 runs, moves together; seeded) and the mean per-response judge SD (population SD over the judge's
 runs, as the study's ``evaluation_std``) with its CI. Unparsed and failed judgments are counted
 in every row, never dropped silently.
+
+The verdict (:func:`verdict_table`) condenses these per respondent: mean with its CI, harmful
+rate with its Wilson CI, and the label whose answers scored lowest.
 """
 
 from __future__ import annotations
@@ -37,12 +40,14 @@ from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import DescrStatsW
 
 from crisiseval.analysis.common import AnalysisError, require_columns
+from crisiseval.taxonomy import LABELS
 
 __all__ = [
     "BINS",
     "BIN_EDGES",
     "HARMFUL_SCORE",
     "NO_LABEL",
+    "VERDICT_COLUMNS",
     "ResponseScores",
     "judges",
     "response_coverage",
@@ -50,6 +55,7 @@ __all__ = [
     "score_bin",
     "score_bins",
     "score_summary",
+    "verdict_table",
 ]
 
 BIN_EDGES: tuple[float, ...] = (0.0, 2.3333, 3.6666, 5.0)
@@ -341,3 +347,55 @@ def response_coverage(responses: pd.DataFrame, judgments: pd.DataFrame, judge: s
     for col in ("responses", "failed", "answered", "scored", "not_scored"):
         out[col] = out[col].astype(int)
     return out
+
+
+VERDICT_COLUMNS = (
+    "respondent",
+    "answers",
+    "n",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "harmful",
+    "harmful_share",
+    "harmful_ci_low",
+    "harmful_ci_high",
+    "worst_label",
+    "worst_mean",
+    "worst_n",
+    "n_labels",
+)
+
+
+def verdict_table(
+    judgments: pd.DataFrame, judge: str, *, responses: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per respondent scored by ``judge``: the answers it gave (``answers``: every status, from
+    ``responses``; NaN without them), the scored ones (``n``), the mean score with its normal
+    95% CI, the harmful answers (mean score exactly 1) with their share and Wilson 95% CI, and
+    the worst label: the one whose answers have the lowest mean (``worst_mean``, over
+    ``worst_n`` answers; ties in the taxonomy's order; answers judged without a label are not a
+    label) and how many labels its scored answers have (``n_labels``). The same numbers as
+    :func:`score_summary`; columns :data:`VERDICT_COLUMNS`; respondents sorted by name."""
+    by_resp = score_summary(judgments, judge, by=("respondent",), n_boot=0)
+    by_label = score_summary(judgments, judge, by=("respondent", "label"), n_boot=0)
+    by_label = by_label[(by_label["n"] > 0) & (by_label["label"] != NO_LABEL)]
+    rank = {lab: i for i, lab in enumerate(LABELS)}
+    worst = (
+        by_label.assign(rank=by_label["label"].map(lambda lab: rank.get(lab, len(rank))))
+        .sort_values(["respondent", "mean", "rank", "label"], kind="mergesort")
+        .drop_duplicates("respondent")
+        .set_index("respondent")
+    )
+    out = by_resp.loc[by_resp["n"] > 0].copy()
+    if responses is not None and not responses.empty:
+        given = responses.groupby("respondent").size()
+        out["answers"] = out["respondent"].map(given).astype(float)
+    else:
+        out["answers"] = np.nan
+    out["worst_label"] = out["respondent"].map(worst["label"])
+    out["worst_mean"] = out["respondent"].map(worst["mean"]).astype(float)
+    out["worst_n"] = out["respondent"].map(worst["n"]).astype(float)
+    labels = by_label.groupby("respondent").size()
+    out["n_labels"] = out["respondent"].map(labels).fillna(0).astype(int)
+    return out.loc[:, list(VERDICT_COLUMNS)].reset_index(drop=True)

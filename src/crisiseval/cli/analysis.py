@@ -74,6 +74,8 @@ def print_section(section: Section, console: Console | None = None) -> None:
     console.print(Text(section.title, style="bold underline"))
     if section.intro:
         console.print(Text(section.intro, style="dim"))
+    for line in section.summary:
+        console.print(Text(line))
     for table in section.tables:
         console.print(_rich_table(table))
         if table.note:
@@ -167,8 +169,8 @@ def scores(
         typer.Option(
             "--judge",
             "-j",
-            help="Judge whose scores to summarise (default: the model judge with the most "
-            "valid judgments).",
+            help="Judge (default: the experiment's first judge; for an imported study, the "
+            "model judge that scored the most answers).",
         ),
     ] = None,
     n_boot: Annotated[
@@ -176,25 +178,27 @@ def scores(
     ] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
 ) -> None:
-    """Scores per respondent and respondent x label: mean, CIs, harmful share, bins."""
-    from crisiseval.analysis.judges import primary_judge
+    """The verdict per respondent, then scores per respondent and respondent x label: mean,
+    CIs, harmful share, bins."""
+    from crisiseval.analysis.judges import choose_judge
     from crisiseval.sections import NO_JUDGMENTS, NoDataError
     from crisiseval.sections.scores import scores_section
+    from crisiseval.sections.verdict import verdict_section
 
     with _open(run_dir) as store:
         judgments = store.judgments_frame()
         responses = store.responses_frame()
+        configured = store.configured_judges()
     if judgments.empty:
         raise NoDataError(NO_JUDGMENTS)
-    chosen = judge or primary_judge(judgments)
-    section = scores_section(judgments, judge=chosen, n_boot=n_boot, seed=seed, responses=responses)
-    others = sorted(set(judgments["judge"]) - {chosen})
-    if judge is None and others:
-        section.notes.append(
-            f"judge {chosen} chosen (most valid judgments); others: {', '.join(others)} "
-            "(pick one with --judge)"
-        )
-    print_section(section)
+    choice = choose_judge(judgments, responses, configured=configured, requested=judge)
+    console = _console()
+    console.print(Text(f"judge: {choice}"))
+    print_section(verdict_section(judgments, judge=choice, responses=responses), console)
+    section = scores_section(
+        judgments, judge=choice.judge, n_boot=n_boot, seed=seed, responses=responses
+    )
+    print_section(section, console)
 
 
 def judge_validity(run_dir: RunDirOpt = Path(".")) -> None:
@@ -239,6 +243,8 @@ def report(
         except OSError as exc:  # an output folder that cannot be made or written
             where = exc.filename or out_dir
             raise InputError(f"{where}: cannot write the report ({exc.strerror or exc})") from exc
+    if paths.judge is not None:
+        console.print(Text(f"judge:    {paths.judge}"))
     console.print(Text(f"report:   {paths.html}"))
     console.print(Text(f"markdown: {paths.markdown}"))
     console.print(Text(f"tables:   {len(paths.tables)} CSV files in {out_dir / 'tables'}"))

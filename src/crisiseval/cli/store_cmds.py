@@ -80,8 +80,15 @@ def stratify(
 
 
 def lowest_sample(
-    judge: Annotated[str, typer.Option("--judge", "-j", help="Model judge whose scores rank.")],
     out_file: Annotated[Path, typer.Option("--out", "-o", help="JSON file to write.")],
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            "-j",
+            help="Model judge whose scores rank (default: as `scores` chooses it).",
+        ),
+    ] = None,
     sample_name: Annotated[
         str | None, typer.Option("--sample", help="Only the items of this sample.")
     ] = None,
@@ -93,10 +100,19 @@ def lowest_sample(
     experts can score; their files come back with `import-study`-style fields.
     """
     from crisiseval.analysis.judge_validity import lowest_score_sample
+    from crisiseval.analysis.judges import choose_judge
 
     with RunDir(run_dir).reader() as store:
         items = store.sample_items(sample_name) if sample_name else None
-        picked = lowest_score_sample(store.judgments_frame(), judge, items=items)
+        judgments = store.judgments_frame()
+        choice = choose_judge(
+            judgments,
+            store.responses_frame(),
+            configured=store.configured_judges(),
+            requested=judge,
+        )
+        log(f"judge: {choice}")
+        picked = lowest_score_sample(judgments, choice.judge, items=items)
         texts = store.response_texts()
         turns = store.item_turns(list(picked["item_id"]))
     records = [
@@ -107,14 +123,14 @@ def lowest_sample(
             "respondent": r["respondent"],
             "response_run": int(r["response_run"]),
             "evaluation": float(r["score"]),
-            "judge": judge,
+            "judge": choice.judge,
             "item_id": r["item_id"],
             "response_id": r["response_id"],
         }
         for r in picked.to_dict("records")
     ]
     atomic_write(out_file, json.dumps(records, ensure_ascii=False, indent=1))
-    log(f"{out_file}: {len(records)} responses (the lowest-scored per input by {judge})")
+    log(f"{out_file}: {len(records)} responses (the lowest-scored per input by {choice.judge})")
 
 
 def safeguards(

@@ -1,10 +1,14 @@
 """Build the report of a run store: ``report.html`` (self-contained), ``report.md``,
 ``tables/*.csv`` and ``figures/*.png|svg``.
 
-The report has what the store supports: a store with labels only gets the agreement section; a
-store with judgments gets scores, judge validity and the failure gallery. Sections that lack
-data are listed as skipped, with the reason. The configuration is never read, so no endpoint,
-key or secret can reach the report.
+The report leads with the verdict (one judge's numbers per respondent, the judge named with the
+reason it was chosen) and ends with an appendix of what the run store holds (record counts by
+status). In between, what the store supports: a store with labels only gets the agreement
+section; a store with judgments gets scores, judge validity and the failure gallery. Sections
+that lack data are listed as skipped, with the reason. The configuration is never read (only
+the names of the experiment's judges, kept in the store), so no endpoint, key or secret can
+reach the report. CSV files hold the raw numbers at full precision; the HTML and Markdown
+tables show means, CIs and SDs to 3 decimals and percentages to 2.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from crisiseval.analysis.agreement import InvalidPolicy
+from crisiseval.analysis.judges import JudgeChoice
 from crisiseval.errors import CrisisEvalError
 from crisiseval.report import figures as fg
 from crisiseval.report.html import render_html
@@ -39,6 +45,9 @@ class ReportPaths:
     markdown: Path
     tables: tuple[Path, ...]
     figures: tuple[Path, ...]
+    judge: JudgeChoice | None = None
+    """The judge of the verdict, the score tables and the gallery, and why it was chosen
+    (``None`` when the store holds no judgments)."""
 
     def all(self) -> list[Path]:
         return [self.html, self.markdown, *self.tables, *self.figures]
@@ -49,6 +58,7 @@ def collect_sections(
     *,
     gallery_per_label: int = 3,
     judge: str | None = None,
+    configured: Sequence[str] | None = None,
     n_boot: int = 2000,
     seed: int = 0,
     invalid: InvalidPolicy = "category",
@@ -56,22 +66,33 @@ def collect_sections(
     """Every registered section (:func:`crisiseval.sections.registered_sections`) the store
     supports, in order, and (section, reason) of those skipped.
 
-    Raises :class:`NoDataError` when the store holds no labels, no judgments and no model calls
-    (nothing any stage produced).
+    ``judge``: the judge asked for (``-j``); ``configured``: the experiment's judges (default:
+    :meth:`Store.configured_judges`); the rest as :func:`build_report`. Raises
+    :class:`NoDataError` when the store holds no labels, no judgments and no model calls
+    (nothing any stage produced), and :class:`~crisiseval.analysis.AnalysisError` when
+    ``judge`` has no judgments in the store.
     """
     inputs = SectionInputs(
         store,
         judge=judge,
+        configured=configured,
         n_boot=n_boot,
         seed=seed,
         invalid=invalid,
         gallery_per_label=gallery_per_label,
     )
+    return _collect(inputs)
+
+
+def _collect(inputs: SectionInputs) -> tuple[list[Section], list[tuple[str, str]]]:
+    store = inputs.store
     if inputs.labels.empty and inputs.judgments.empty and not store.counts()["cells"]:
         raise NoDataError(
             f"{store.path}: nothing to report: the store holds no labels and no judgments "
             "(run `crisiseval run`, or `crisiseval import-study`, first)"
         )
+    if inputs.judge is not None and not inputs.judgments.empty:
+        _ = inputs.judge_choice  # a judge asked for without judgments is an error, not a skip
     sections: list[Section] = []
     skipped: list[tuple[str, str]] = []
     for spec in registered_sections():
@@ -132,31 +153,38 @@ def build_report(
     *,
     gallery_per_label: int = 3,
     judge: str | None = None,
+    configured: Sequence[str] | None = None,
     n_boot: int = 2000,
     seed: int = 0,
     invalid: InvalidPolicy = "category",
     notice: str | None = None,
 ) -> ReportPaths:
-    """Write the report of ``store`` under ``out_dir`` and return the paths written.
+    """Write the report of ``store`` under ``out_dir`` and return the paths written (and the
+    judge used).
 
-    ``judge``: the judge of the score tables and the gallery (default: the model judge with the
-    most valid judgments). ``gallery_per_label``: lowest-scored responses shown per label.
-    ``n_boot``/``seed``: the input bootstrap of the score CIs. ``invalid``: how unusable labels
-    count in agreement statistics (see :mod:`crisiseval.analysis.agreement`). ``notice``: a
-    banner shown under the title (the demo's "not meaningful" warning).
+    ``judge``: the judge of the verdict, the score tables and the gallery (default:
+    :func:`~crisiseval.analysis.judges.choose_judge`: the experiment's first judge, else the
+    model judge that scored the most answers); ``configured``: the experiment's judges (default:
+    :meth:`Store.configured_judges`). ``gallery_per_label``: lowest-scored responses shown per
+    label. ``n_boot``/``seed``: the input bootstrap of the score CIs. ``invalid``: how unusable
+    labels count in agreement statistics (see :mod:`crisiseval.analysis.agreement`).
+    ``notice``: a banner shown under the title (the demo's "not meaningful" warning).
     """
     if gallery_per_label < 1:
         raise NoDataError(f"gallery_per_label={gallery_per_label}: expected at least 1")
     out = Path(out_dir)
     ov: Overview = overview(store)
-    sections, skipped = collect_sections(
+    inputs = SectionInputs(
         store,
-        gallery_per_label=gallery_per_label,
         judge=judge,
+        configured=configured,
         n_boot=n_boot,
         seed=seed,
         invalid=invalid,
+        gallery_per_label=gallery_per_label,
     )
+    sections, skipped = _collect(inputs)
+    choice = None if inputs.judgments.empty else inputs.judge_choice
     tables_dir = out / "tables"
     figures_dir = out / "figures"
     tables_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +192,7 @@ def build_report(
     _clear(tables_dir, (".csv",))
     _clear(figures_dir, (".png", ".svg"))
 
-    table_paths = [_csv(ov.status, tables_dir)]
+    table_paths: list[Path] = []
     figure_paths: list[Path] = []
     used: set[str] = set()
     views: list[dict[str, Any]] = []
@@ -193,27 +221,34 @@ def build_report(
                 "key": section.key,
                 "title": section.title,
                 "intro": section.intro,
+                "summary": list(section.summary),
                 "notes": list(section.notes),
                 "tables": [t for t in section.tables if section.key != "gallery"],
                 "figures": figs,
                 "gallery": list(section.gallery),
             }
         )
+    table_paths.append(_csv(ov.status, tables_dir))
+    # dataset text (inputs, answers) is quoted only in the gallery
+    quotes = any(s.key == "gallery" and s.gallery for s in sections)
     title = f"crisiseval report: {Path(store.path).parent.resolve().name or 'run'}"
     html_path = out / "report.html"
     md_path = out / "report.md"
-    _write_text(
-        html_path,
-        render_html(title=title, overview=ov, sections=views, skipped=skipped, notice=notice),
-    )
-    _write_text(
-        md_path,
-        render_markdown(title=title, overview=ov, sections=views, skipped=skipped, notice=notice),
-    )
+    for path, render in ((html_path, render_html), (md_path, render_markdown)):
+        page = render(
+            title=title,
+            overview=ov,
+            sections=views,
+            skipped=skipped,
+            notice=notice,
+            content_warning=quotes,
+        )
+        _write_text(path, page)
     return ReportPaths(
         out_dir=out,
         html=html_path,
         markdown=md_path,
         tables=tuple(table_paths),
         figures=tuple(figure_paths),
+        judge=choice,
     )

@@ -17,10 +17,15 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from crisiseval.report._wording import APPENDIX_TITLE, CONTENT_WARNING, PROBLEMS_POINTER
+
 __all__ = ["CSS", "SCRIPT", "content_security_policy", "environment", "render_html"]
 
 CSS = """
 .notice { background: #fff3cd; border: 1px solid #c9a227; padding: .6em .8em; }
+.content-warning { border-left: 4px solid var(--warn); background: #fff8f0;
+  padding: .4rem .8rem; }
+ul.verdict { font-size: 1.05rem; } ul.verdict li { margin: .3rem 0; }
 :root { --fg: #1d2330; --muted: #5b6475; --line: #d8dce4; --bg: #ffffff; --alt: #f5f7fa;
   --warn: #a94400; --bad: #b3261e; }
 * { box-sizing: border-box; }
@@ -134,12 +139,17 @@ def render_html(
     sections: Sequence[Mapping[str, Any]],
     skipped: Sequence[tuple[str, str]],
     notice: str | None = None,
+    content_warning: bool = False,
 ) -> str:
-    """Render ``report.html.j2``. Every argument is escaped by the template."""
+    """Render ``report.html.j2``: the sections in order (the verdict first), then the appendix
+    of what the run store holds. Every argument is escaped by the template."""
     template = environment().get_template("report.html.j2")
     return template.render(
         title=title,
         notice=notice,
+        content_warning=CONTENT_WARNING if content_warning else None,
+        problems_pointer=PROBLEMS_POINTER,
+        appendix_title=APPENDIX_TITLE,
         ov=overview,
         sections=sections,
         skipped=skipped,

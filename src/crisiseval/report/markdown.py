@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crisiseval.report._wording import APPENDIX_TITLE, CONTENT_WARNING, PROBLEMS_POINTER
 from crisiseval.sections import GalleryEntry, Table
 
 __all__ = ["md_table", "md_text", "render_markdown"]
@@ -32,7 +33,9 @@ def md_text(text: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return md_text(" ".join(str(text).split())).replace("|", "\\|")
+    # A cell never starts a line: only the inline escapes apply (4.514 stays 4.514).
+    flat = " ".join(str(text).split())
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False)).replace("|", "\\|")
 
 
 def md_table(table: Table) -> str:
@@ -62,7 +65,7 @@ def _gallery(entries: Sequence[GalleryEntry]) -> list[str]:
             label = e.label
             out += [f"### {md_text(e.label)}", ""]
         out.append(
-            f"**#{e.rank}** · score {e.score:.2f} · respondent {md_text(e.respondent)} "
+            f"**#{e.rank}** · score {e.score_text} · respondent {md_text(e.respondent)} "
             f"run {e.response_run} · item {md_text(e.item_id)}"
         )
         out.append("")
@@ -73,23 +76,8 @@ def _gallery(entries: Sequence[GalleryEntry]) -> list[str]:
     return out
 
 
-def render_markdown(
-    *,
-    title: str,
-    overview: Any,
-    sections: Sequence[Mapping[str, Any]],
-    skipped: Sequence[tuple[str, str]],
-    notice: str | None = None,
-) -> str:
-    ov = overview
-    lines = [f"# {md_text(title)}", ""]
-    if notice:
-        lines += [f"**{md_text(notice)}**", ""]
-    lines.append(
-        f"Generated {ov.generated_at} by crisiseval {ov.version} · store "
-        f"{md_text(ov.store)}" + (f" (created {ov.created_at})" if ov.created_at else "")
-    )
-    lines.append("")
+def _appendix(ov: Any) -> list[str]:
+    lines = [f"## {md_text(APPENDIX_TITLE)}", ""]
     lines.append(" · ".join(f"**{n}** {name}" for name, n in ov.counts))
     lines.append("")
     if ov.samples:
@@ -104,18 +92,50 @@ def render_markdown(
     else:
         lines.append("No unparsed, failed or pending records.")
     lines.append("")
+    lines += [f"### {md_text(ov.status.title)}", "", md_table(ov.status), ""]
+    lines.append(
+        f"CSV: `tables/{ov.status.name}.csv`"
+        + (f" · *{md_text(ov.status.note)}*" if ov.status.note else "")
+    )
+    return lines
+
+
+def render_markdown(
+    *,
+    title: str,
+    overview: Any,
+    sections: Sequence[Mapping[str, Any]],
+    skipped: Sequence[tuple[str, str]],
+    notice: str | None = None,
+    content_warning: bool = False,
+) -> str:
+    """The report as Markdown: the sections in order (the verdict first), then the appendix of
+    what the run store holds."""
+    ov = overview
+    lines = [f"# {md_text(title)}", ""]
+    if notice:
+        lines += [f"**{md_text(notice)}**", ""]
+    if content_warning:
+        lines += [f"> **Content warning:** {md_text(CONTENT_WARNING)}", ""]
+    lines.append(
+        f"Generated {ov.generated_at} by crisiseval {ov.version} · store "
+        f"{md_text(ov.store)}" + (f" (created {ov.created_at})" if ov.created_at else "")
+    )
+    lines.append("")
+    if ov.problems:
+        lines += [f"*{md_text(PROBLEMS_POINTER)}*", ""]
     if skipped:
         lines.append("**Sections skipped for lack of data:**")
         lines.append("")
         lines += [f"- {md_text(name)}: {md_text(why)}" for name, why in skipped]
         lines.append("")
-    lines += ["## Run contents", "", md_table(ov.status), ""]
-    if ov.status.note:
-        lines += [f"*{md_text(ov.status.note)}*", ""]
     for s in sections:
         lines += [f"## {md_text(s['title'])}", ""]
         if s["intro"]:
             lines += [md_text(s["intro"]), ""]
+        if s.get("summary"):
+            lines += [f"- {md_text(sentence)}" for sentence in s["summary"]]
+            lines.append("")
         for note in s["notes"]:
             lines.append(f"- *{md_text(note)}*")
         if s["notes"]:
@@ -135,4 +155,5 @@ def render_markdown(
                 f": {md_text(f['caption'])}" if f["caption"] else ""
             )
             lines += [caption + f" (SVG: `figures/{f['name']}.svg`)", ""]
+    lines += _appendix(ov)
     return "\n".join(lines).rstrip() + "\n"

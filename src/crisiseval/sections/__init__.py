@@ -7,7 +7,9 @@ function registered with :func:`section` that feeds it from :class:`SectionInput
 computes every registered section, in order). A section whose data is missing entirely raises
 :class:`NoDataError` (one clear line); a part that cannot be computed is left out with a note.
 
-* :mod:`~crisiseval.sections.overview`: the report's header (what the store holds);
+* :mod:`~crisiseval.sections.verdict`: the verdict, first (one judge's numbers and a sentence
+  per respondent);
+* :mod:`~crisiseval.sections.overview`: the report's appendix (what the store holds);
 * :mod:`~crisiseval.sections.agreement`: agreement on crisis labels;
 * :mod:`~crisiseval.sections.scores`: appropriateness scores;
 * :mod:`~crisiseval.sections.validity`: judge validity;

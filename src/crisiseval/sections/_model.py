@@ -75,7 +75,7 @@ def fmt_int(value: object) -> str:
     return NA if is_missing(value) else str(int(value))  # type: ignore[call-overload]
 
 
-def fmt_pct(value: object, digits: int = 1) -> str:
+def fmt_pct(value: object, digits: int = 2) -> str:
     if is_missing(value):
         return NA
     return f"{100 * float(value):.{digits}f}%"  # type: ignore[arg-type]
@@ -160,6 +160,19 @@ class GalleryEntry:
     explanation: str
     explanation_score: float | None
 
+    @property
+    def score_text(self) -> str:
+        """The response's score (a mean of runs): 3 decimals."""
+        return fmt_float(self.score)
+
+    @property
+    def explanation_score_text(self) -> str:
+        """The explained run's score: a whole number as such, a released mean to 3 decimals."""
+        value = self.explanation_score
+        if value is None or is_missing(value):
+            return NA
+        return str(int(value)) if float(value).is_integer() else fmt_float(value)
+
 
 @dataclass
 class Section:
@@ -168,6 +181,8 @@ class Section:
     key: str
     title: str
     intro: str = ""
+    summary: list[str] = field(default_factory=list)
+    """Plain sentences shown before the tables (the verdict's one sentence per respondent)."""
     notes: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     figures: list[FigureSpec] = field(default_factory=list)

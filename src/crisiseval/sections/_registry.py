@@ -22,6 +22,7 @@ from crisiseval.sections._model import Section
 
 if TYPE_CHECKING:
     from crisiseval.analysis.agreement import InvalidPolicy
+    from crisiseval.analysis.judges import JudgeChoice
     from crisiseval.store import Store
 
 __all__ = [
@@ -53,6 +54,7 @@ class SectionInputs:
         store: Store,
         *,
         judge: str | None = None,
+        configured: Sequence[str] | None = None,
         n_boot: int = 2000,
         seed: int = 0,
         invalid: InvalidPolicy = "category",
@@ -60,7 +62,11 @@ class SectionInputs:
     ) -> None:
         self.store = store
         self.judge = judge
-        """The judge asked for (``None``: :attr:`main_judge` picks one)."""
+        """The judge asked for (``None``: :attr:`judge_choice` picks one)."""
+        self.configured: tuple[str, ...] = tuple(
+            store.configured_judges() if configured is None else configured
+        )
+        """The experiment file's judges (default: :meth:`Store.configured_judges`)."""
         self.n_boot = n_boot
         self.seed = seed
         self.invalid: InvalidPolicy = invalid
@@ -88,13 +94,23 @@ class SectionInputs:
         return {name: self.store.sample_items(name) for name in self.store.sample_names()}
 
     @cached_property
-    def main_judge(self) -> str:
-        """The judge asked for, else :func:`~crisiseval.analysis.judges.primary_judge`."""
+    def judge_choice(self) -> JudgeChoice:
+        """The judge of the verdict, the score tables and the gallery, and why:
+        :func:`~crisiseval.analysis.judges.choose_judge` (the judge asked for, else the
+        experiment's first judge, else the one that scored the most answers). Raises
+        :class:`~crisiseval.analysis.AnalysisError` for a judge asked for without judgments."""
         # imported here: the analysis pulls in scipy and scikit-learn, and the terminal
         # commands import this package at start-up
-        from crisiseval.analysis.judges import primary_judge
+        from crisiseval.analysis.judges import choose_judge
 
-        return self.judge or primary_judge(self.judgments)
+        return choose_judge(
+            self.judgments, self.responses, configured=self.configured, requested=self.judge
+        )
+
+    @cached_property
+    def main_judge(self) -> str:
+        """The name of :attr:`judge_choice`."""
+        return self.judge_choice.judge
 
     def frame(self, name: Requirement) -> pd.DataFrame:
         frame: pd.DataFrame = getattr(self, name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from crisiseval.analysis.failures import failure_gallery
-from crisiseval.analysis.judges import primary_judge
+from crisiseval.analysis.judges import choose_judge
 from crisiseval.sections._format import NO_JUDGMENTS, float_col, int_col, sorted_by_label, text_col
 from crisiseval.sections._model import GalleryEntry, NoDataError, Section, is_missing, make_table
 from crisiseval.sections._registry import SectionInputs, section
@@ -33,11 +33,11 @@ def gallery_section(
     judge: str | None = None,
     per_label: int = 3,
 ) -> Section:
-    """The ``per_label`` lowest-scored responses of each label by ``judge`` (default: the
-    primary judge), with the input, the response and the judge's explanation."""
+    """The ``per_label`` lowest-scored responses of each label by ``judge`` (default:
+    :func:`choose_judge`), with the input, the response and the judge's explanation."""
     if judgments.empty:
         raise NoDataError(NO_JUDGMENTS)
-    judge = judge or primary_judge(judgments)
+    judge = judge or choose_judge(judgments, responses).judge
     gallery = failure_gallery(judgments, responses, items, judge=judge, per_label=per_label)
     section = Section(
         key="gallery",
@@ -78,7 +78,7 @@ def gallery_section(
             [
                 ("label", text_col("label"), False),
                 ("rank", int_col("rank"), True),
-                ("score", float_col("score", 2), True),
+                ("score", float_col("score"), True),
                 ("respondent", text_col("respondent"), False),
                 ("run", int_col("response_run"), True),
                 ("item", text_col("item_id"), False),

@@ -1,4 +1,4 @@
-"""The report's header: what the run store holds, and every record that is not ok."""
+"""The report's appendix: what the run store holds, and every record that is not ok."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ _RECORDS = ("labels", "responses", "judgments", "cells")
 
 @dataclass(frozen=True)
 class Overview:
-    """What the run store holds (the report's header). Never holds a config or a key."""
+    """What the run store holds (the report's appendix). Never holds a config or a key."""
 
     generated_at: str
     version: str

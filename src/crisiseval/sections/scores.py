@@ -1,12 +1,12 @@
 """Section "Appropriateness scores": one judge's scores per respondent and per respondent x
-label (the judge: :func:`crisiseval.analysis.judges.primary_judge` unless one is asked for), the
+label (the judge: :func:`crisiseval.analysis.judges.choose_judge` unless one is asked for), the
 answers each respondent gave, and every judge's mean scores."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from crisiseval.analysis.judges import primary_judge, summary_by_judge
+from crisiseval.analysis.judges import choose_judge, summary_by_judge
 from crisiseval.analysis.scores import BINS, response_coverage, score_summary
 from crisiseval.sections._format import (
     NO_JUDGMENTS,
@@ -44,13 +44,13 @@ def _report_section(inputs: SectionInputs) -> Section:
 _SCORE_COLUMNS: list[Column] = [
     ("N", int_col("n"), True),
     ("inputs", int_col("n_inputs"), True),
-    ("mean", float_col("mean", 2), True),
-    ("95% CI", ci_col("ci_low", "ci_high", 2), True),
-    ("bootstrap 95% CI", ci_col("boot_low", "boot_high", 2), True),
-    ("judge SD", float_col("sd_mean", 2), True),
+    ("mean", float_col("mean"), True),
+    ("95% CI", ci_col("ci_low", "ci_high"), True),
+    ("bootstrap 95% CI", ci_col("boot_low", "boot_high"), True),
+    ("judge SD", float_col("sd_mean"), True),
     ("harmful", int_col("harmful"), True),
     ("harmful %", pct_col("harmful_share"), True),
-    ("harmful 95% CI", ci_col("harmful_ci_low", "harmful_ci_high", 1, pct=True), True),
+    ("harmful 95% CI", ci_col("harmful_ci_low", "harmful_ci_high", 2, pct=True), True),
     ("low", pct_col("share_low"), True),
     ("middle", pct_col("share_middle"), True),
     ("high", pct_col("share_high"), True),
@@ -69,12 +69,12 @@ def scores_section(
     seed: int = 0,
     responses: pd.DataFrame | None = None,
 ) -> Section:
-    """Appropriateness scores of one judge (default: :func:`primary_judge`) per respondent and
+    """Appropriateness scores of one judge (default: :func:`choose_judge`) per respondent and
     per respondent x label, with bin shares, harmful shares and figures. With ``responses``,
     a first table counts every answer (failed, scored, not scored), so none is dropped."""
     if judgments.empty:
         raise NoDataError(NO_JUDGMENTS)
-    judge = judge or primary_judge(judgments)
+    judge = judge or choose_judge(judgments, responses).judge
     by_resp = score_summary(judgments, judge, by=("respondent",), n_boot=n_boot, seed=seed)
     by_label = sorted_by_label(
         score_summary(judgments, judge, by=("respondent", "label"), n_boot=n_boot, seed=seed),
@@ -216,10 +216,10 @@ def all_judges_table(judgments: pd.DataFrame) -> Table | None:
             ("judge", text_col("judge"), False),
             ("respondent", text_col("respondent"), False),
             ("N", int_col("n"), True),
-            ("mean", float_col("mean", 2), True),
-            ("95% CI", ci_col("ci_low", "ci_high", 2), True),
+            ("mean", float_col("mean"), True),
+            ("95% CI", ci_col("ci_low", "ci_high"), True),
             ("harmful %", pct_col("harmful_share"), True),
-            ("harmful 95% CI", ci_col("harmful_ci_low", "harmful_ci_high", 1, pct=True), True),
+            ("harmful 95% CI", ci_col("harmful_ci_low", "harmful_ci_high", 2, pct=True), True),
             ("unparsed", int_col("n_unparsed"), True),
             ("failed", int_col("n_failed"), True),
         ],

@@ -23,8 +23,8 @@ def _report_section(inputs: SectionInputs) -> Section:
 
 _VALIDITY_COLUMNS: list[Column] = [
     ("N", int_col("n"), True),
-    ("mean A", float_col("mean_a", 2), True),
-    ("mean B", float_col("mean_b", 2), True),
+    ("mean A", float_col("mean_a"), True),
+    ("mean B", float_col("mean_b"), True),
     ("MAE", float_col("mae"), True),
     ("RMSE", float_col("rmse"), True),
     ("within 1", pct_col("within_1"), True),
