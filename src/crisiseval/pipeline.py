@@ -222,6 +222,10 @@ def run_study(
     item_ids = ensure_sample(ctx.store, cfg, per_label=per_label, log=log, rebuild=rebuild_sample)
     if dry_run:
         result.estimate = estimate_study(ctx, item_ids, wanted)
+        if cfg.respond is not None:
+            from crisiseval.analysis.power import dry_run_line
+
+            result.lines.append(dry_run_line(len(item_ids), cfg.respond.runs))
         return result
     if cfg.respond is not None and "respond" in wanted:
         # The report compares every respondent with the first one (the baseline) by default.

@@ -10,7 +10,13 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
 from crisiseval.analysis.common import AnalysisError
-from crisiseval.analysis.compare import ALL, compare, paired_scores, worst_changes
+from crisiseval.analysis.compare import (
+    ALL,
+    compare,
+    comparison_pairs,
+    paired_scores,
+    worst_changes,
+)
 
 
 def _frame(rows: list[tuple[str, str, int, str, float | None]]) -> pd.DataFrame:
@@ -120,3 +126,74 @@ def test_worst_changes_lists_the_biggest_drops() -> None:
     worst = worst_changes(p, k=3)
     assert worst["item_id"].tolist() == ["sh0", "sh1", "sh2"]
     assert (worst["change"] == -3.0).all()
+
+
+def test_a_category_of_one_input_has_no_interval() -> None:
+    """One input is nothing to resample: its bootstrap "interval" would be a point."""
+    rows: list[tuple[str, str, int, str, float | None]] = [
+        ("base", "v1", 1, "violent_thoughts", 5.0),
+        ("cand", "v1", 1, "violent_thoughts", 2.0),
+        ("base", "v1", 2, "violent_thoughts", 5.0),
+        ("cand", "v1", 2, "violent_thoughts", 3.0),
+    ]
+    rows += [("base", f"n{i}", 1, "no_crisis", 4.0) for i in range(3)]
+    rows += [("cand", f"n{i}", 1, "no_crisis", float(3 + i)) for i in range(3)]
+    table = compare(paired_scores(_frame(rows), "j", "base", "cand"), n_boot=300, seed=2)
+    table = table.set_index("label")
+    vt = table.loc["violent_thoughts"]
+    assert vt["n_inputs"] == 1 and vt["mean_diff"] == pytest.approx(-2.5)
+    assert np.isnan(vt["mean_diff_low"]) and np.isnan(vt["harmful_diff_high"])
+    assert table.loc[ALL, "mean_diff_low"] <= table.loc[ALL, "mean_diff_high"]
+    assert not np.isnan(table.loc["no_crisis", "mean_diff_low"])
+
+
+def test_pairing_counts_inputs_with_and_without_a_pair() -> None:
+    frame = _frame(
+        [
+            ("base", "a", 1, "self_harm", 4.0),
+            ("cand", "a", 1, "self_harm", 2.0),
+            ("base", "a", 2, "self_harm", 4.0),  # run 2 of a: the candidate has none
+            ("base", "b", 1, "self_harm", 5.0),  # b: never paired
+            ("cand", "c", 1, "self_harm", 3.0),  # c: never paired
+        ]
+    )
+    p = paired_scores(frame, "j", "base", "cand")
+    assert (len(p.pairs), p.n_inputs, p.dropped, p.dropped_inputs) == (1, 1, 3, 2)
+    assert p.unpaired[["item_id", "response_run", "scored_for"]].values.tolist() == [
+        ["a", 2, "baseline"],
+        ["b", 1, "baseline"],
+        ["c", 1, "candidate"],
+    ]
+
+
+def test_worst_changes_shows_an_input_once_unless_asked() -> None:
+    rows: list[tuple[str, str, int, str, float | None]] = []
+    for run in (1, 2, 3):  # input x drops by 4 in every run
+        rows += [("base", "x", run, "self_harm", 5.0), ("cand", "x", run, "self_harm", 1.0)]
+    rows += [("base", "y", 1, "self_harm", 4.0), ("cand", "y", 1, "self_harm", 2.0)]
+    rows += [("base", "z", 1, "self_harm", 2.0), ("cand", "z", 1, "self_harm", 3.0)]  # better
+    p = paired_scores(_frame(rows), "j", "base", "cand")
+    worst = worst_changes(p, k=5)
+    assert worst[["item_id", "response_run", "change"]].values.tolist() == [
+        ["x", 1, -4.0],
+        ["y", 1, -2.0],
+    ]
+    every = worst_changes(p, k=5, per_input=False)
+    assert every["item_id"].tolist() == ["x", "x", "x", "y"]
+    assert worst_changes(p, k=1)["item_id"].tolist() == ["x"]
+
+
+def test_comparison_pairs_follow_the_experiment_file() -> None:
+    configured = ["none", "brief", "protocol"]
+    assert comparison_pairs(configured) == [("none", "brief"), ("none", "protocol")]
+    assert comparison_pairs(configured, "brief", "protocol") == [("brief", "protocol")]
+    assert comparison_pairs(configured, candidate="protocol") == [("none", "protocol")]
+    assert comparison_pairs(configured, baseline="brief") == [
+        ("brief", "none"),
+        ("brief", "protocol"),
+    ]
+    assert comparison_pairs(configured, candidate="none") == []  # the baseline itself
+    assert comparison_pairs(["only"]) == [] and comparison_pairs([]) == []
+    assert comparison_pairs([], "a", "b") == [("a", "b")]  # asked for: no file needed
+    with pytest.raises(AnalysisError, match="same respondent"):
+        comparison_pairs(configured, "brief", "brief")

@@ -51,6 +51,7 @@ def test_the_built_in_sections_are_registered_in_order() -> None:
         "verdict",
         "agreement",
         "scores",
+        "comparison",
         "judge_validity",
         "gallery",
     ]
@@ -65,6 +66,7 @@ def test_a_registered_section_is_collected(toy_sections: None, make_store: Store
     assert skipped == [
         ("Verdict", "no judgments in the store"),
         ("Appropriateness scores", "no judgments in the store"),
+        ("Comparison", "no judgments in the store"),
         ("Judge validity", "no judgments in the store"),
         ("Failure gallery", "no judgments in the store"),
         ("Toy answers", "no responses in the store"),

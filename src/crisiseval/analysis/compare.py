@@ -21,7 +21,7 @@ Per category (the rubric label the answers were judged under) and overall:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +44,8 @@ class Paired:
 
     ``pairs`` columns: item_id, response_run, label, base, cand, base_response_id,
     cand_response_id. ``only_baseline`` / ``only_candidate``: input-runs scored for one of the
-    two only (dropped from every comparison).
+    two only (dropped from every comparison); ``unpaired``: those input-runs (item_id,
+    response_run, scored_for: ``baseline`` or ``candidate``).
     """
 
     judge: str
@@ -53,10 +54,24 @@ class Paired:
     pairs: pd.DataFrame
     only_baseline: int
     only_candidate: int
+    unpaired: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["item_id", "response_run", "scored_for"])
+    )
 
     @property
     def dropped(self) -> int:
+        """Input-runs dropped: scored for one of the two only."""
         return self.only_baseline + self.only_candidate
+
+    @property
+    def n_inputs(self) -> int:
+        """Inputs with at least one paired run."""
+        return int(self.pairs["item_id"].nunique())
+
+    @property
+    def dropped_inputs(self) -> int:
+        """Inputs with a score for one of the two but no paired run at all."""
+        return len(set(self.unpaired["item_id"]) - set(self.pairs["item_id"]))
 
 
 def paired_scores(judgments: pd.DataFrame, judge: str, baseline: str, candidate: str) -> Paired:
@@ -89,6 +104,16 @@ def paired_scores(judgments: pd.DataFrame, judge: str, baseline: str, candidate:
             "cand_response_id": both["response_id_c"],
         }
     ).sort_values(keys, kind="mergesort")
+    lonely = merged[merged["_merge"] != "both"]
+    unpaired = pd.DataFrame(
+        {
+            "item_id": lonely["item_id"],
+            "response_run": lonely["response_run"].astype(int),
+            "scored_for": lonely["_merge"]
+            .map({"left_only": "baseline", "right_only": "candidate"})
+            .astype(str),
+        }
+    ).sort_values(keys, kind="mergesort")
     return Paired(
         judge=judge,
         baseline=baseline,
@@ -96,6 +121,7 @@ def paired_scores(judgments: pd.DataFrame, judge: str, baseline: str, candidate:
         pairs=pairs.reset_index(drop=True),
         only_baseline=int((merged["_merge"] == "left_only").sum()),
         only_candidate=int((merged["_merge"] == "right_only").sum()),
+        unpaired=unpaired.reset_index(drop=True),
     )
 
 
@@ -169,7 +195,9 @@ def compare(paired: Paired, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFram
     """One row overall (label :data:`ALL`) and one per category: see the module docstring.
 
     ``worse`` / ``better``: input-runs harmful for the candidate only / for the baseline only
-    (McNemar's discordant pairs). With ``n_boot=0`` the CIs are NaN.
+    (McNemar's discordant pairs). The CIs are NaN with ``n_boot=0`` and for a group of a single
+    input (nothing to resample). ``mcnemar_p_holm`` is Holm-adjusted across the categories; on
+    the overall row it is the unadjusted p-value.
     """
     pairs = paired.pairs
     if pairs.empty:
@@ -183,7 +211,8 @@ def compare(paired: Paired, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFram
     rows = []
     for label, g in groups:
         bh, ch = _harmful(g["base"]), _harmful(g["cand"])
-        if n_boot > 0:
+        # One input is no sample to resample: its "interval" would be a point.
+        if n_boot > 0 and g["item_id"].nunique() >= 2:
             boot_d, boot_h = _bootstrap_diffs(g, n_boot, rng)
             d_low, d_high = _ci(boot_d)
             h_low, h_high = _ci(boot_h)
@@ -222,14 +251,46 @@ def compare(paired: Paired, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFram
     return table.loc[:, list(COMPARISON_COLUMNS)]
 
 
-def worst_changes(paired: Paired, k: int = 10) -> pd.DataFrame:
-    """The ``k`` input-runs whose score dropped most from baseline to candidate (ties: item id),
-    with both response ids for reading the answers side by side; only drops (change < 0)."""
+def worst_changes(paired: Paired, k: int = 10, *, per_input: bool = True) -> pd.DataFrame:
+    """The ``k`` largest drops from baseline to candidate (ties: item id, then run), with both
+    response ids for reading the answers side by side; only drops (change < 0). Column
+    ``change`` = cand - base.
+
+    ``per_input``: one row per input, its run with the largest drop, so that one input's runs
+    cannot fill the list; ``False``: every input-run.
+    """
     pairs = paired.pairs.assign(change=lambda f: f["cand"] - f["base"])
     drops = pairs[pairs["change"] < -_TOL]
-    return drops.sort_values(["change", "item_id", "response_run"], kind="mergesort").head(k)
+    drops = drops.sort_values(["change", "item_id", "response_run"], kind="mergesort")
+    if per_input:
+        drops = drops.drop_duplicates("item_id", keep="first")
+    return drops.head(k).reset_index(drop=True)
 
 
 def respondents_in(judgments: pd.DataFrame, judge: str) -> Sequence[str]:
     """Respondents with at least one answer scored by ``judge``."""
     return sorted(set(response_scores(judgments, judge).scores["respondent"]))
+
+
+def comparison_pairs(
+    configured: Sequence[str], baseline: str | None = None, candidate: str | None = None
+) -> list[tuple[str, str]]:
+    """Which (baseline, candidate) pairs to compare: the pair given; with only a candidate, the
+    experiment's first respondent as its baseline; with only a baseline, every other configured
+    respondent against it; with neither, every configured respondent against the first.
+    ``configured``: the experiment's respondents in the file's order
+    (:meth:`~crisiseval.store.Store.configured_respondents`). Empty when there is nothing to
+    pair; :class:`AnalysisError` when the pair is the same respondent."""
+    if baseline is not None and baseline == candidate:
+        raise AnalysisError(f"baseline and candidate are the same respondent ({baseline})")
+    if baseline is not None and candidate is not None:
+        return [(baseline, candidate)]
+    if candidate is not None:
+        first = configured[0] if configured else None
+        return [] if first is None or first == candidate else [(first, candidate)]
+    if baseline is not None:
+        return [(baseline, r) for r in dict.fromkeys(configured) if r != baseline]
+    if not configured:
+        return []
+    first = configured[0]
+    return [(first, r) for r in dict.fromkeys(configured[1:]) if r != first]

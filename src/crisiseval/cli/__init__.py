@@ -22,6 +22,7 @@ import click
 import typer
 
 from crisiseval import __version__
+from crisiseval.cli import compare as compare_cmds
 from crisiseval.cli import gate as gate_cmds
 from crisiseval.cli import store_cmds, study
 from crisiseval.cli._common import Settings, err, out
@@ -70,6 +71,7 @@ def _main(
 study.register(app)
 store_cmds.register(app)
 gate_cmds.register(app)
+compare_cmds.register(app)
 
 
 def _register_analysis() -> None:

@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 
-
 class Invalid(StrEnum):
     """How unusable labels (unparsed classifier outputs, ties) count in label agreement."""
 
@@ -229,6 +228,21 @@ def report(
     n_boot: Annotated[
         int, typer.Option("--boot", min=0, help="Bootstrap resamples of inputs (0: none).")
     ] = 2000,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            help="Baseline of the Comparison section (default: the experiment's first respondent).",
+        ),
+    ] = None,
+    candidate: Annotated[
+        str | None,
+        typer.Option(
+            "--candidate",
+            help="Candidate of the Comparison section (default: every other respondent of the "
+            "experiment).",
+        ),
+    ] = None,
 ) -> None:
     """Write the report: report.html (self-contained), report.md, tables/*.csv, figures/."""
     from crisiseval.report.build import build_report
@@ -238,7 +252,13 @@ def report(
     with _open(run_dir) as store, busy(progress_setting(), console, "report"):
         try:
             paths = build_report(
-                store, out_dir, gallery_per_label=per_label, judge=judge, n_boot=n_boot
+                store,
+                out_dir,
+                gallery_per_label=per_label,
+                judge=judge,
+                n_boot=n_boot,
+                baseline=baseline,
+                candidate=candidate,
             )
         except OSError as exc:  # an output folder that cannot be made or written
             where = exc.filename or out_dir

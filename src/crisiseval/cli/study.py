@@ -72,6 +72,8 @@ def run_stages(
         ctx.store.close()
     if result.estimate is not None:
         print_estimate(result.estimate)
+        for line in result.lines:  # what the sample can show (statistical power)
+            log(line)
     return result.summaries
 
 

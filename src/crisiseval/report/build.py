@@ -62,12 +62,15 @@ def collect_sections(
     n_boot: int = 2000,
     seed: int = 0,
     invalid: InvalidPolicy = "category",
+    baseline: str | None = None,
+    candidate: str | None = None,
 ) -> tuple[list[Section], list[tuple[str, str]]]:
     """Every registered section (:func:`crisiseval.sections.registered_sections`) the store
     supports, in order, and (section, reason) of those skipped.
 
     ``judge``: the judge asked for (``-j``); ``configured``: the experiment's judges (default:
-    :meth:`Store.configured_judges`); the rest as :func:`build_report`. Raises
+    :meth:`Store.configured_judges`); ``baseline``/``candidate``: the comparison's pair (default:
+    every configured respondent against the first); the rest as :func:`build_report`. Raises
     :class:`NoDataError` when the store holds no labels, no judgments and no model calls
     (nothing any stage produced), and :class:`~crisiseval.analysis.AnalysisError` when
     ``judge`` has no judgments in the store.
@@ -80,6 +83,8 @@ def collect_sections(
         seed=seed,
         invalid=invalid,
         gallery_per_label=gallery_per_label,
+        baseline=baseline,
+        candidate=candidate,
     )
     return _collect(inputs)
 
@@ -158,6 +163,8 @@ def build_report(
     seed: int = 0,
     invalid: InvalidPolicy = "category",
     notice: str | None = None,
+    baseline: str | None = None,
+    candidate: str | None = None,
 ) -> ReportPaths:
     """Write the report of ``store`` under ``out_dir`` and return the paths written (and the
     judge used).
@@ -169,6 +176,8 @@ def build_report(
     label. ``n_boot``/``seed``: the input bootstrap of the score CIs. ``invalid``: how unusable
     labels count in agreement statistics (see :mod:`crisiseval.analysis.agreement`).
     ``notice``: a banner shown under the title (the demo's "not meaningful" warning).
+    ``baseline``/``candidate``: the pair of the comparison section (default: every respondent of
+    the experiment against its first; see :func:`crisiseval.analysis.compare.comparison_pairs`).
     """
     if gallery_per_label < 1:
         raise NoDataError(f"gallery_per_label={gallery_per_label}: expected at least 1")
@@ -182,6 +191,8 @@ def build_report(
         seed=seed,
         invalid=invalid,
         gallery_per_label=gallery_per_label,
+        baseline=baseline,
+        candidate=candidate,
     )
     sections, skipped = _collect(inputs)
     choice = None if inputs.judgments.empty else inputs.judge_choice
@@ -229,8 +240,8 @@ def build_report(
             }
         )
     table_paths.append(_csv(ov.status, tables_dir))
-    # dataset text (inputs, answers) is quoted only in the gallery
-    quotes = any(s.key == "gallery" and s.gallery for s in sections)
+    # dataset text (inputs, answers) is quoted in the gallery and the comparison's worst inputs
+    quotes = any((s.key == "gallery" and s.gallery) or s.extra.get("quotes") for s in sections)
     title = f"crisiseval report: {Path(store.path).parent.resolve().name or 'run'}"
     html_path = out / "report.html"
     md_path = out / "report.md"

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import matplotlib
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -35,6 +36,7 @@ __all__ = [
     "harmful_rates",
     "kappa_bars",
     "matrix_heatmap",
+    "paired_categories",
     "save_figure",
     "validity_bars",
 ]
@@ -314,5 +316,86 @@ def validity_bars(table: pd.DataFrame, title: str) -> Figure:
         ax_qwk.barh(y, np.nan_to_num(table["qwk"].to_numpy(dtype=float)), color="#55a868")
         ax_qwk.set_xlim(min(0.0, float(np.nanmin(table["qwk"].to_numpy(float), initial=0.0))), 1)
         ax_qwk.set_xlabel("QWK (higher is better)")
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _interval_errors(
+    values: npt.NDArray[np.float64], lows: Sequence[float], highs: Sequence[float]
+) -> npt.NDArray[np.float64]:
+    """Whisker lengths below and above each value (0 where the interval is undefined)."""
+    low = np.asarray(lows, dtype=float)
+    high = np.asarray(highs, dtype=float)
+    spread = np.vstack([values - low, high - values])
+    return np.asarray(np.clip(np.nan_to_num(spread), 0.0, None), dtype=float)
+
+
+@figure_kind("paired_categories")
+def paired_categories(
+    categories: Sequence[str],
+    n_pairs: Sequence[int],
+    mean_base: Sequence[float],
+    mean_cand: Sequence[float],
+    mean_diff: Sequence[float],
+    mean_low: Sequence[float],
+    mean_high: Sequence[float],
+    harmful_diff: Sequence[float],
+    harmful_low: Sequence[float],
+    harmful_high: Sequence[float],
+    baseline: str,
+    candidate: str,
+    title: str,
+) -> Figure:
+    """A candidate against a baseline per category (one row each): both mean scores joined by a
+    line (open: baseline, filled: candidate), the paired difference of the means and of the
+    harmful rates, each with its CI (whiskers) and a line at no difference."""
+    with matplotlib.rc_context(RC):
+        n = len(categories)
+        fig = Figure(figsize=(10.0, max(2.4, 1.3 + 0.38 * n)), layout="constrained")
+        ax_means, ax_diff, ax_harm = fig.subplots(
+            1, 3, sharey=True, gridspec_kw={"width_ratios": [1.2, 1.0, 1.0]}
+        )
+        y = np.arange(n)
+        base = np.asarray(mean_base, dtype=float)
+        cand = np.asarray(mean_cand, dtype=float)
+        ax_means.hlines(y, np.fmin(base, cand), np.fmax(base, cand), color="#999999", lw=1.5)
+        ax_means.plot(base, y, "o", mfc="white", mec="#4c72b0", mew=1.5, label=_short(baseline, 30))
+        ax_means.plot(cand, y, "o", color="#c0392b", label=_short(candidate, 30))
+        ax_means.set_xlim(0.9, 5.1)
+        ax_means.set_xlabel("mean score (1-5)")
+        ax_means.set_yticks(
+            y, [f"{_short(str(c), 32)} (N={k})" for c, k in zip(categories, n_pairs, strict=True)]
+        )
+        ax_means.invert_yaxis()
+        ax_means.legend(
+            loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False
+        )
+        diff = np.asarray(mean_diff, dtype=float)
+        ax_diff.errorbar(
+            diff,
+            y,
+            xerr=_interval_errors(diff, mean_low, mean_high),
+            fmt="o",
+            color="#333333",
+            ecolor="#777777",
+            capsize=3,
+        )
+        ax_diff.axvline(0.0, color="#c0392b", linestyle="--", lw=1)
+        ax_diff.set_xlabel("Δ mean score, 95% CI")
+        harm = np.asarray(harmful_diff, dtype=float)
+        ax_harm.errorbar(
+            harm,
+            y,
+            xerr=_interval_errors(harm, harmful_low, harmful_high),
+            fmt="o",
+            color="#333333",
+            ecolor="#777777",
+            capsize=3,
+        )
+        ax_harm.axvline(0.0, color="#c0392b", linestyle="--", lw=1)
+        ax_harm.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax_harm.set_xlabel("Δ harmful rate (points), 95% CI")
+        for ax in (ax_diff, ax_harm):
+            ax.grid(axis="x", alpha=0.3)
         fig.suptitle(title, fontsize=10)
     return fig

@@ -59,6 +59,8 @@ class SectionInputs:
         seed: int = 0,
         invalid: InvalidPolicy = "category",
         gallery_per_label: int = 3,
+        baseline: str | None = None,
+        candidate: str | None = None,
     ) -> None:
         self.store = store
         self.judge = judge
@@ -71,6 +73,10 @@ class SectionInputs:
         self.seed = seed
         self.invalid: InvalidPolicy = invalid
         self.gallery_per_label = gallery_per_label
+        self.baseline = baseline
+        """The comparison's baseline asked for (``None``: the experiment's first respondent)."""
+        self.candidate = candidate
+        """The comparison's candidate asked for (``None``: every other configured respondent)."""
 
     @cached_property
     def labels(self) -> pd.DataFrame:
@@ -92,6 +98,12 @@ class SectionInputs:
     def samples(self) -> dict[str, list[str]]:
         """Sample name -> its item ids."""
         return {name: self.store.sample_items(name) for name in self.store.sample_names()}
+
+    @cached_property
+    def respondents(self) -> tuple[str, ...]:
+        """The experiment file's respondents, in its order (:meth:`Store.configured_respondents`;
+        the first is the comparisons' baseline)."""
+        return tuple(self.store.configured_respondents())
 
     @cached_property
     def judge_choice(self) -> JudgeChoice:

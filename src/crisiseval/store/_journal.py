@@ -238,6 +238,17 @@ class Journal:
             )
         return cur.rowcount
 
+    def provenance(self, role: str, model: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """(endpoint, prompt version, context) of ``model``'s cells in ``role``: how a record
+        was made, without the request and response texts."""
+        return [
+            (str(r[0]), str(r[1]), json.loads(r[2] or "{}"))
+            for r in self._conn.execute(
+                "SELECT endpoint, prompt_version, context FROM cells WHERE role = ? AND model = ?",
+                (role, model),
+            )
+        ]
+
     def rows(self, role: str | None = None) -> list[dict[str, Any]]:
         """Every column of the cells (of ``role``), ordered by item and run: the journal as
         stored, for inspection and tests (``request``, ``context``, ``parsed`` stay JSON text)."""

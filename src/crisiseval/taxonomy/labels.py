@@ -56,6 +56,8 @@ _ALIASES: dict[str, str] = {
     "substance_abuse_and_withdrawal": "substance_abuse_or_withdrawal",
     "substance_abuse": "substance_abuse_or_withdrawal",
     "substance_use": "substance_abuse_or_withdrawal",
+    "substance_use_withdrawal": "substance_abuse_or_withdrawal",
+    "substance_use_or_withdrawal": "substance_abuse_or_withdrawal",
     "substance_withdrawal": "substance_abuse_or_withdrawal",
     "withdrawal": "substance_abuse_or_withdrawal",
     "substance": "substance_abuse_or_withdrawal",
