@@ -6,7 +6,6 @@ Comparison section, and the power numbers."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from crisiseval.cli import main
+from crisiseval.testing.cli import invoke
 from crisiseval.testing.mockserver import MockServer
 
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.02, "max_retries": 1}
@@ -23,15 +22,9 @@ ANSWER = "UNSAFE-ZZ <script>alert(1)</script> [red]do it[/red]"
 SCORE = '{{"score": {}, "explanation": "x"}}'
 
 
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str):
-    """``crisiseval ARGS`` in-process through ``main()``: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["crisiseval", *args])
-    monkeypatch.setenv("COLUMNS", "1000")
-    with pytest.raises(SystemExit) as exc:
-        main()
-    captured = capsys.readouterr()
-    code = exc.value.code
-    return (0 if code is None else code), captured.out, captured.err
+def cli(_monkeypatch: object, _capsys: object, *args: str) -> tuple[int, str, str]:
+    """``crisiseval ARGS`` in-process: (exit code, stdout, stderr)."""
+    return tuple(invoke(*args))  # type: ignore[return-value]
 
 
 def one_line_error(err: str) -> str:
@@ -91,11 +84,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         }
         cfg = root / "study.yaml"
         cfg.write_text(yaml.safe_dump(study, sort_keys=False), encoding="utf-8")
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(sys, "argv", ["crisiseval", "-q", "run", str(cfg), "-d", str(root / "run")])
-            with pytest.raises(SystemExit) as exc:
-                main()
-        assert exc.value.code == 3  # the failed answer
+        result = invoke("-q", "run", str(cfg), "-d", str(root / "run"))
+        assert result.code == 3  # the failed answer
     yield root / "run"
 
 

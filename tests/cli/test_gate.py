@@ -12,7 +12,6 @@ from careful.
 from __future__ import annotations
 
 import json
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from crisiseval.cli import main
+from crisiseval.testing.cli import invoke
 from crisiseval.testing.mockserver import MockServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -67,15 +66,9 @@ POLICY = {
 }
 
 
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str):
-    """``crisiseval ARGS`` in-process through ``main()``: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["crisiseval", *args])
-    monkeypatch.setenv("COLUMNS", "1000")
-    with pytest.raises(SystemExit) as exc:
-        main()
-    captured = capsys.readouterr()
-    code = exc.value.code
-    return (0 if code is None else code), captured.out, captured.err
+def cli(_monkeypatch: object, _capsys: object, *args: str) -> tuple[int, str, str]:
+    """``crisiseval ARGS`` in-process: (exit code, stdout, stderr)."""
+    return tuple(invoke(*args))  # type: ignore[return-value]
 
 
 def one_line_error(err: str) -> str:
@@ -178,13 +171,7 @@ def study(
 
 def run_study(*args: str, capsys: pytest.CaptureFixture[str] | None = None) -> int:
     """``crisiseval -q ARGS`` (a study command): its exit code; its output is dropped."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sys, "argv", ["crisiseval", "-q", *args])
-        with pytest.raises(SystemExit) as exc:
-            main()
-    if capsys is not None:
-        capsys.readouterr()
-    return 0 if exc.value.code is None else int(exc.value.code)
+    return invoke("-q", *args).code
 
 
 @pytest.fixture(scope="module")

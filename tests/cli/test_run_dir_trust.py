@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from crisiseval.cli import main
 from crisiseval.pipeline import demo_inputs
 from crisiseval.store import STORE_FILENAME, Store
+from crisiseval.testing.cli import invoke
 from crisiseval.testing.mockserver import MockServer
 
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.02, "max_retries": 1}
@@ -34,15 +34,9 @@ def srv() -> Iterator[MockServer]:
         yield server
 
 
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str):
-    """``crisiseval ARGS`` in-process through ``main()``: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["crisiseval", *args])
-    monkeypatch.setenv("COLUMNS", "1000")
-    with pytest.raises(SystemExit) as exc:
-        main()
-    captured = capsys.readouterr()
-    code = exc.value.code
-    return (0 if code is None else code), captured.out, captured.err
+def cli(_monkeypatch: object, _capsys: object, *args: str) -> tuple[int, str, str]:
+    """``crisiseval ARGS`` in-process: (exit code, stdout, stderr)."""
+    return tuple(invoke(*args))  # type: ignore[return-value]
 
 
 def study(srv: MockServer, path: Path, **over: Any) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,7 @@ from crisiseval.errors import CrisisEvalError
 
 __all__ = [
     "AnalysisError",
+    "is_missing",
     "rater_key",
     "require_columns",
     "round_half_up",
@@ -21,6 +23,16 @@ __all__ = [
 
 class AnalysisError(CrisisEvalError):
     """The data cannot support the requested statistic (nothing to compare, a rater missing)."""
+
+
+def is_missing(value: object) -> bool:
+    """None, NaN, NA or NaT (and nothing else)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(cast(Any, value)))
+    except (TypeError, ValueError):
+        return False
 
 
 def rater_key(rater: str, run_index: int) -> str:

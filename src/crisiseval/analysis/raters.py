@@ -18,12 +18,12 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
 from crisiseval.analysis.agreement import INVALID, InvalidPolicy, confusion_matrix
-from crisiseval.analysis.common import rater_key
+from crisiseval.analysis.common import is_missing, rater_key
 from crisiseval.taxonomy import LABELS
 
 __all__ = [
@@ -43,20 +43,11 @@ __all__ = [
 ]
 
 
-def _missing(value: object) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(cast(Any, value)))
-    except (TypeError, ValueError):
-        return False
-
-
 def label_order(values: Sequence[object]) -> list[str]:
     """The distinct labels in ``values``: the taxonomy's labels in their order, then
     :data:`~crisiseval.analysis.agreement.INVALID`, then any other value sorted; missing values
     are left out."""
-    present = [str(v) for v in dict.fromkeys(values) if not _missing(v)]
+    present = [str(v) for v in dict.fromkeys(values) if not is_missing(v)]
     order = [lab for lab in (*LABELS, INVALID) if lab in present]
     return order + sorted(set(present) - set(order))
 

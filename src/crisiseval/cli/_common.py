@@ -21,6 +21,7 @@ from crisiseval.store import Store, run_dir_lock, store_path
 out = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
 
+
 class Settings:
     """Global options of the command line (set by the app's callback)."""
 
@@ -31,6 +32,20 @@ def progress_setting() -> ProgressMode:
     """Progress for this command: off with --quiet, a bar on a terminal, lines otherwise."""
     return progress_mode(out, quiet=Settings.quiet)
 
+
+JudgeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--judge",
+        "-j",
+        help="Judge (default: the experiment's first judge; for an imported study, the model "
+        "judge that scored the most answers).",
+    ),
+]
+BootOpt = Annotated[
+    int, typer.Option("--boot", min=0, help="Bootstrap resamples of inputs (0: none).")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
 
 RunDirOpt = Annotated[
     Path,

@@ -23,7 +23,15 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from crisiseval.cli._common import RunDir, RunDirOpt, progress_setting, table_console
+from crisiseval.cli._common import (
+    BootOpt,
+    JudgeOpt,
+    RunDir,
+    RunDirOpt,
+    SeedOpt,
+    progress_setting,
+    table_console,
+)
 from crisiseval.engine.progress import busy
 from crisiseval.errors import InputError
 from crisiseval.store import Store
@@ -163,19 +171,9 @@ def agreement(
 
 def scores(
     run_dir: RunDirOpt = Path("."),
-    judge: Annotated[
-        str | None,
-        typer.Option(
-            "--judge",
-            "-j",
-            help="Judge (default: the experiment's first judge; for an imported study, the "
-            "model judge that scored the most answers).",
-        ),
-    ] = None,
-    n_boot: Annotated[
-        int, typer.Option("--boot", min=0, help="Bootstrap resamples of inputs (0: none).")
-    ] = 2000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    judge: JudgeOpt = None,
+    n_boot: BootOpt = 2000,
+    seed: SeedOpt = 0,
 ) -> None:
     """The verdict per respondent, then scores per respondent and respondent x label: mean,
     CIs, harmful share, bins."""
@@ -225,9 +223,7 @@ def report(
         str | None,
         typer.Option("--judge", "-j", help="Judge of the score tables and the gallery."),
     ] = None,
-    n_boot: Annotated[
-        int, typer.Option("--boot", min=0, help="Bootstrap resamples of inputs (0: none).")
-    ] = 2000,
+    n_boot: BootOpt = 2000,
     baseline: Annotated[
         str | None,
         typer.Option(

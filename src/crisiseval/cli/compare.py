@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from crisiseval.cli._common import RunDir, RunDirOpt, err, table_console
+from crisiseval.cli._common import BootOpt, JudgeOpt, RunDir, RunDirOpt, SeedOpt, err, table_console
 from crisiseval.errors import InputError
 
 if TYPE_CHECKING:
@@ -298,15 +298,7 @@ def compare(
             "none with --reference alone).",
         ),
     ] = None,
-    judge: Annotated[
-        str | None,
-        typer.Option(
-            "--judge",
-            "-j",
-            help="Judge (default: the experiment's first judge; for an imported study, the "
-            "model judge that scored the most answers).",
-        ),
-    ] = None,
+    judge: JudgeOpt = None,
     reference: Annotated[
         str | None,
         typer.Option(
@@ -326,10 +318,8 @@ def compare(
     top: Annotated[
         int, typer.Option("--top", min=0, help="Inputs that got most worse to show.")
     ] = 5,
-    n_boot: Annotated[
-        int, typer.Option("--boot", min=0, help="Bootstrap resamples of inputs (0: none).")
-    ] = 2000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    n_boot: BootOpt = 2000,
+    seed: SeedOpt = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object (full precision).")
     ] = False,

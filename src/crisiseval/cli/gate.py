@@ -25,7 +25,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from crisiseval.cli._common import RunDir, RunDirOpt, atomic_write, out, table_console
+from crisiseval.cli._common import RunDir, RunDirOpt, SeedOpt, atomic_write, out, table_console
 from crisiseval.errors import CrisisEvalError
 
 if TYPE_CHECKING:
@@ -372,7 +372,7 @@ def gate(
         int,
         typer.Option("--boot", min=100, help="Bootstrap resamples of inputs (delta rules)."),
     ] = 2000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    seed: SeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Pass or fail a candidate against a policy's rules: exit 0 pass, 1 fail, 2 error."""

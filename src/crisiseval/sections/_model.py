@@ -14,10 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
+from crisiseval.analysis.common import is_missing
 from crisiseval.errors import CrisisEvalError
 
 __all__ = [
@@ -51,15 +52,6 @@ NO_JUDGMENTS = (
 
 class NoDataError(CrisisEvalError):
     """The run store holds nothing the command can show (no labels, no judgments...)."""
-
-
-def is_missing(value: object) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(cast(Any, value)))
-    except (TypeError, ValueError):
-        return False
 
 
 def fmt_float(value: object, digits: int = 3) -> str:
