@@ -187,7 +187,12 @@ def demo(
     run_dir: RunDirOpt = Path("."),
     per_label: Annotated[
         int | None,
-        typer.Option("--per-label", min=1, max=5, help="Inputs per label (default: all 5)."),
+        typer.Option(
+            "--per-label",
+            min=1,
+            max=5,
+            help="Inputs per label (default: 1, the 7-input demo; 5 runs all 35).",
+        ),
     ] = None,
 ) -> None:
     """Run the whole pipeline offline on built-in inputs with the embedded model."""
@@ -195,7 +200,9 @@ def demo(
 
     out.print(NOT_MEANINGFUL, style="bold yellow", markup=False)
     cfg = demo_config()
-    summaries = run_stages(cfg, run_dir, stage_names(), per_label=per_label)
+    from crisiseval.demo import default_per_label
+
+    summaries = run_stages(cfg, run_dir, stage_names(), per_label=per_label or default_per_label())
     _after_demo(run_dir)
     log(f"results: {run_dir / 'crisiseval.sqlite'}")
     out.print(NOT_MEANINGFUL, style="bold yellow", markup=False)

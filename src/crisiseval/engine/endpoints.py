@@ -294,6 +294,31 @@ def _close_models() -> None:
         _LLAMA_CACHE.clear()
 
 
+def grammar_schema(schema: Any) -> Any:
+    """The schema a local model's grammar is built from: ``schema`` with each integer bounded by
+    ``minimum`` and ``maximum`` at most 100 apart (a 1-5 score) also listed as an ``enum``.
+
+    llama-cpp-python's grammar ignores ``minimum``/``maximum``, so a small model writes a 7 on a
+    1-5 scale: a reply the validator rejects, and a re-ask that costs a whole call. The schema
+    the cell key hashes and the validator checks is left as asked.
+    """
+    if isinstance(schema, list):
+        return [grammar_schema(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: grammar_schema(v) for k, v in schema.items()}
+    lo, hi = out.get("minimum"), out.get("maximum")
+    if (
+        out.get("type") == "integer"
+        and "enum" not in out
+        and isinstance(lo, int)
+        and isinstance(hi, int)
+        and 0 <= hi - lo <= 100
+    ):
+        out["enum"] = list(range(lo, hi + 1))
+    return out
+
+
 class LlamaCppEndpoint:
     """A GGUF model run in-process; calls run one at a time in a worker thread."""
 
@@ -309,7 +334,10 @@ class LlamaCppEndpoint:
         self._llama: Any = None
         self._lock = asyncio.Lock()
 
-    def _load(self) -> Any:
+    def llama(self) -> Any:
+        """The ``llama_cpp.Llama`` of this endpoint, loaded on first use and shared by every
+        endpoint on the same file, context size and threads (``bench/demo_latency.py`` times its
+        calls through it)."""
         threads = self.cfg.n_threads or default_threads(self.path)
         key = (str(self.path), self.cfg.n_ctx, threads)
         with _LLAMA_LOCK:
@@ -336,11 +364,11 @@ class LlamaCppEndpoint:
         schema: dict[str, Any] | None,
         seed: int,
     ) -> Completion:
-        llama = self._load()
+        llama = self.llama()
         kwargs: dict[str, Any] = {k: v for k, v in params.items() if k in self._PARAMS}
         kwargs["max_tokens"] = max_tokens_of(params)
         if schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            kwargs["response_format"] = {"type": "json_object", "schema": grammar_schema(schema)}
         try:
             out = llama.create_chat_completion(messages=messages, seed=seed, **kwargs)
         except ValueError as exc:  # e.g. prompt longer than the context window

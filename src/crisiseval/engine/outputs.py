@@ -5,13 +5,17 @@ the endpoint as structured output, and part of the cell key) and ``parse(text) -
 raises :class:`OutputError` with a short reason. The engine re-asks on an :class:`OutputError`
 a bounded number of times, then records the cell ``unparsed`` with the raw text.
 
-* :class:`JsonOutput` wraps a pydantic model: the JSON object in the reply, validated.
+* :class:`JsonOutput` wraps a pydantic model: the JSON object in the reply, validated. The JSON
+  is read leniently (raw control characters such as a newline inside a string are accepted):
+  the grammar llama.cpp builds from a schema's ``maxLength`` strings lets a model write them, and
+  re-asking for a valid answer that only lacks an escape costs a whole call.
 * :class:`TextOutput` wraps a function for replies that are not JSON (a guard model's
   ``unsafe\\nS11``): no schema is requested, the function decides.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -46,7 +50,13 @@ class JsonOutput:
 
     def parse(self, text: str) -> dict[str, Any]:
         try:
-            value = self.model.model_validate_json(extract_json(text))
+            data = json.loads(extract_json(text), strict=False)
+        except json.JSONDecodeError as exc:
+            raise OutputError(
+                f"Invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+        try:
+            value = self.model.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])

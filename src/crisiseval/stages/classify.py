@@ -1,30 +1,37 @@
 """Stage ``classify``: C classifier models x N runs label every item of a sample.
 
 Each run is a cell with structured output ``{label, explanation}`` (the label list is the loaded
-taxonomy's). Per model and item the runs are reduced to a majority label: the most frequent valid
-label when it is unique; a tie, or no valid run at all, gives no label (status ``tie`` /
-``none``), which is reported and keeps the item out of judging.
+taxonomy's; a model's ``explanation_chars`` caps the explanation, or drops it at 0, in the schema
+and in the prompt). Per model and item the runs are reduced to a majority label: the most
+frequent valid label when it is unique; a tie, or no valid run at all, gives no label (status
+``tie`` / ``none``), which is reported and keeps the item out of judging.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from crisiseval.config import StudyConfig
 from crisiseval.engine import CallSpec, RunSummary
 from crisiseval.prompts import render
 from crisiseval.stages.base import StageOutcome, StudyContext, register_stage
-from crisiseval.stages.outputs import classify_output
+from crisiseval.stages.outputs import classify_output, explanation_caps, run_by_output
 from crisiseval.store import LabelRecord, LabelStatus, RaterId, Store
 from crisiseval.taxonomy import Taxonomy
 
 PROMPT_VERSION = "classify-v1"
 
 
-def build_messages(taxonomy: Taxonomy, turns: Sequence[str]) -> list[dict[str, str]]:
-    return render("classify", taxonomy=taxonomy, turns=list(turns))
+def build_messages(
+    taxonomy: Taxonomy, turns: Sequence[str], explanation_chars: int | None = None
+) -> list[dict[str, str]]:
+    """The classifier's messages; ``explanation_chars`` as the model's (None: the usual
+    explanation is asked for, 0: the label only)."""
+    return render(
+        "classify", taxonomy=taxonomy, turns=list(turns), explanation_chars=explanation_chars
+    )
 
 
 @dataclass
@@ -65,15 +72,22 @@ def make_specs(
     item_ids: Sequence[str],
     models: Sequence[str],
     runs: int,
+    caps: Mapping[str, int | None] | None = None,
 ) -> list[CallSpec]:
+    """The classify calls; ``caps``: each model's ``explanation_chars`` (default: none set)."""
+    caps = caps or {}
     turns = store.item_turns(item_ids)
     version = f"{PROMPT_VERSION}:{taxonomy.version}"
-    messages = {iid: build_messages(taxonomy, turns[iid]) for iid in dict.fromkeys(item_ids)}
+    messages = {
+        (iid, cap): build_messages(taxonomy, turns[iid], cap)
+        for cap in {caps.get(m) for m in models}
+        for iid in dict.fromkeys(item_ids)
+    }
     return [
         CallSpec(
             role="classify",
             model=model,
-            messages=messages[iid],
+            messages=messages[iid, caps.get(model)],
             run_index=run,
             prompt_version=version,
             item_id=iid,
@@ -89,8 +103,14 @@ def run_classify(
     ctx: StudyContext, item_ids: Sequence[str], models: Sequence[str], runs: int
 ) -> ClassifyResult:
     store, engine, taxonomy = ctx.store, ctx.engine, ctx.taxonomy
-    specs = make_specs(store, taxonomy, item_ids, models, runs)
-    summary = engine.run_sync(specs, classify_output(taxonomy), description="classify")
+    caps = explanation_caps(ctx.engine, models)
+    specs = make_specs(store, taxonomy, item_ids, models, runs, caps)
+    summary = run_by_output(
+        engine,
+        specs,
+        lambda model: classify_output(taxonomy, caps[model]),
+        description="classify",
+    )
     results = engine.results(summary.keys)
     records: list[LabelRecord] = []
     by_item: dict[tuple[str, str], list[str | None]] = {}
@@ -146,7 +166,8 @@ class ClassifyStage:
     def plan(self, ctx: StudyContext, item_ids: Sequence[str]) -> list[CallSpec]:
         c = ctx.cfg.classify
         assert c is not None
-        return make_specs(ctx.store, ctx.taxonomy, item_ids, c.models, c.runs)
+        caps = explanation_caps(ctx.engine, c.models)
+        return make_specs(ctx.store, ctx.taxonomy, item_ids, c.models, c.runs, caps)
 
     def run(self, ctx: StudyContext, item_ids: Sequence[str]) -> StageOutcome:
         c = ctx.cfg.classify

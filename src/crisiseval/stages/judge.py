@@ -1,9 +1,10 @@
 """Stage ``judge``: J judges x K runs score every response against its label's rubric.
 
 The judge sees the user's input, the crisis label the input was given, the response, and the five
-rubric levels of that label; it returns ``{score: 1..5, explanation}``. A response's score for a
-judge is the mean of its valid runs (computed in the analysis). Responses to items without a label
-(classifier tie or no valid run) are not judged and are reported.
+rubric levels of that label; it returns ``{score: 1..5, explanation}`` (a judge model's
+``explanation_chars`` caps the explanation, or drops it at 0, in the schema and in the prompt). A
+response's score for a judge is the mean of its valid runs (computed in the analysis). Responses
+to items without a label (classifier tie or no valid run) are not judged and are reported.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from crisiseval.engine import CallSpec, RunSummary
 from crisiseval.engine.cells import max_tokens_of
 from crisiseval.prompts import render
 from crisiseval.stages.base import StageOutcome, StudyContext, register_stage
-from crisiseval.stages.outputs import JudgeOutput
+from crisiseval.stages.outputs import explanation_caps, judge_output_for, run_by_output
 from crisiseval.store import JudgmentRecord, Store, record_run
 from crisiseval.taxonomy import Rubric, Taxonomy
 
@@ -31,7 +32,10 @@ def build_messages(
     label: str,
     turns: Sequence[str],
     response: str,
+    explanation_chars: int | None = None,
 ) -> list[dict[str, str]]:
+    """The judge's messages; ``explanation_chars`` as the judge model's (None: the usual
+    explanation is asked for, 0: the score only)."""
     levels = rubric.for_label(label)
     return render(
         "judge",
@@ -42,6 +46,7 @@ def build_messages(
         ],
         turns=list(turns),
         response=response,
+        explanation_chars=explanation_chars,
     )
 
 
@@ -100,20 +105,24 @@ def make_specs(
 ) -> list[CallSpec]:
     turns = ctx.store.item_turns(list(dict.fromkeys(a[1] for a in answers)))
     version = f"{PROMPT_VERSION}:{ctx.rubric.version}:{ctx.taxonomy.version}"
+    caps = explanation_caps(ctx.engine, judges)
     specs: list[CallSpec] = []
     # Grouped by label so that consecutive prompts share the rubric prefix.
     for response_id, iid, text in sorted(answers, key=lambda r: (labels.get(r[1], ""), r[1], r[0])):
         label = labels.get(iid)
         if label is None:
             continue
-        messages = build_messages(ctx.taxonomy, ctx.rubric, label, turns[iid], text)
+        messages = {
+            cap: build_messages(ctx.taxonomy, ctx.rubric, label, turns[iid], text, cap)
+            for cap in set(caps.values())
+        }
         for judge in judges:
             for run in range(runs):
                 specs.append(
                     CallSpec(
                         role="judge",
                         model=judge,
-                        messages=messages,
+                        messages=messages[caps[judge]],
                         run_index=run,
                         prompt_version=version,
                         item_id=iid,
@@ -146,7 +155,10 @@ def run_judge(
     answers = _answers(store, item_ids, respondents, response_runs)
     specs = make_specs(ctx, answers, labels, judges, runs)
     wanted = set(item_ids)
-    summary = engine.run_sync(specs, JudgeOutput, description="judge")
+    caps = explanation_caps(ctx.engine, judges)
+    summary = run_by_output(
+        engine, specs, lambda model: judge_output_for(caps[model]), description="judge"
+    )
     results = engine.results(summary.keys)
     out = JudgeResult(
         summary=summary,
