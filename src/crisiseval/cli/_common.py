@@ -4,11 +4,13 @@ read-only or writing store, leave-nothing-behind on failure) and atomic file wri
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -127,6 +129,20 @@ class RunDir:
         with contextlib.suppress(OSError):
             (self.path / "crisiseval.lock").unlink(missing_ok=True)
             self.path.rmdir()  # not empty: something else is in it now, kept
+
+
+def json_value(value: Any) -> Any:
+    """A JSON-ready value: NaN and infinities become null, numpy scalars plain numbers."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def print_json(document: Mapping[str, Any]) -> None:
+    """One JSON document on stdout (``--json``): strict JSON, never NaN."""
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, allow_nan=False, indent=2) + "\n")
 
 
 def atomic_write(path: Path, text: str) -> None:
