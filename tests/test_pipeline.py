@@ -318,6 +318,8 @@ def test_tiny_study_on_the_embedded_model(tmp_path: Path) -> None:
                     "n_threads": 1,  # robust on a busy 2-core machine
                     "params": {"temperature": 0.0, "max_tokens": 96},
                     "limits": {"reasks": 0, "max_retries": 0},
+                    # label and score only: the plumbing is the point, not the explanations
+                    "explanation_chars": 0,
                 }
             },
             "sample": {"from_file": str(sample)},
