@@ -97,7 +97,7 @@ def engine_run(
     t0 = time.perf_counter()
     summary = engine.run_sync(specs, Verdict)
     dt = time.perf_counter() - t0
-    done = int(store.conn.execute("SELECT COUNT(*) FROM cells WHERE status='done'").fetchone()[0])
+    done = sum(n for _role, _model, status, n, *_ in store.cells.totals() if status == "done")
     store.close()
     if summary.done != len(msgs) or done != len(msgs):
         raise RuntimeError(f"engine finished {summary.done}/{len(msgs)} ({summary.line()})")
