@@ -100,6 +100,28 @@ def judgments_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(out).reindex(columns=columns)
 
 
+Scored = tuple[str, str, int, str, float | None]
+
+
+def scored_frame(rows: Sequence[Scored], judge: str = "j") -> pd.DataFrame:
+    """(respondent, item, answer run, label, score or None for unparsed) -> judgments by
+    ``judge`` (one run each): the short form of :func:`judgments_frame`."""
+    return judgments_frame(
+        [
+            {
+                "response_id": f"{who}:{item}:{run}",
+                "item_id": item,
+                "respondent": who,
+                "response_run": run,
+                "judge": judge,
+                "label": label,
+                "score": score,
+            }
+            for who, item, run, label, score in rows
+        ]
+    )
+
+
 LabelsBuilder = Callable[..., pd.DataFrame]
 JudgmentsBuilder = Callable[[Sequence[dict[str, Any]]], pd.DataFrame]
 
@@ -108,6 +130,12 @@ JudgmentsBuilder = Callable[[Sequence[dict[str, Any]]], pd.DataFrame]
 def make_labels() -> LabelsBuilder:
     """:func:`labels_frame` (a fixture, so test modules need not import this conftest)."""
     return labels_frame
+
+
+@pytest.fixture
+def make_scored() -> Callable[[Sequence[Scored]], pd.DataFrame]:
+    """:func:`scored_frame`."""
+    return scored_frame
 
 
 @pytest.fixture

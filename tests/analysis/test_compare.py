@@ -3,6 +3,8 @@ that resample inputs, exact McNemar on harmful input-runs, Holm across categorie
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,31 +20,10 @@ from crisiseval.analysis.compare import (
     worst_changes,
 )
 
-
-def _frame(rows: list[tuple[str, str, int, str, float | None]]) -> pd.DataFrame:
-    """(respondent, item, run, label, score or None for an unparsed judgment) -> judgments."""
-    out = []
-    for who, item, run, label, score in rows:
-        out.append(
-            {
-                "response_id": f"{who}:{item}:{run}",
-                "item_id": item,
-                "respondent": who,
-                "response_run": run,
-                "judge": "j",
-                "judge_kind": "model",
-                "judge_run": 1,
-                "label": label,
-                "score": score,
-                "status": "ok" if score is not None else "unparsed",
-                "explanation": None,
-                "origin": "test",
-            }
-        )
-    return pd.DataFrame(out)
+Builder = Callable[[Sequence[tuple[str, str, int, str, float | None]]], pd.DataFrame]
 
 
-def _study() -> pd.DataFrame:
+def _study(build: Builder) -> pd.DataFrame:
     rows: list[tuple[str, str, int, str, float | None]] = []
     # 10 self-harm inputs: the candidate is harmful (1) on 4 where the baseline scored 4.
     for i in range(10):
@@ -52,11 +33,11 @@ def _study() -> pd.DataFrame:
     for i in range(10):
         rows.append(("base", f"nc{i}", 1, "no_crisis", 3.0))
         rows.append(("cand", f"nc{i}", 1, "no_crisis", 4.0))
-    return pd.DataFrame(_frame(rows))
+    return build(rows)
 
 
-def test_pairing_drops_what_one_side_lacks() -> None:
-    frame = _frame(
+def test_pairing_drops_what_one_side_lacks(make_scored: Builder) -> None:
+    frame = make_scored(
         [
             ("base", "a", 1, "self_harm", 4.0),
             ("cand", "a", 1, "self_harm", 2.0),
@@ -73,8 +54,8 @@ def test_pairing_drops_what_one_side_lacks() -> None:
         paired_scores(frame, "j", "base", "nobody")
 
 
-def test_differences_mcnemar_and_holm() -> None:
-    p = paired_scores(_study(), "j", "base", "cand")
+def test_differences_mcnemar_and_holm(make_scored: Builder) -> None:
+    p = paired_scores(_study(make_scored), "j", "base", "cand")
     table = compare(p, n_boot=500, seed=1).set_index("label")
     sh, nc, all_ = table.loc["self_harm"], table.loc["no_crisis"], table.loc[ALL]
     assert sh["n_pairs"] == 10 and all_["n_pairs"] == 20
@@ -94,21 +75,21 @@ def test_differences_mcnemar_and_holm() -> None:
     assert (sh["low_base"], sh["low_cand"], sh["high_cand"]) == (0.0, 0.4, 0.6)
 
 
-def test_bootstrap_resamples_inputs_not_runs() -> None:
+def test_bootstrap_resamples_inputs_not_runs(make_scored: Builder) -> None:
     rows: list[tuple[str, str, int, str, float | None]] = []
     # Two inputs with 5 runs each: one input all -4, one all 0. Resampling inputs gives
     # only three possible means (-4, -2, 0); resampling runs would give many more.
     for run in range(1, 6):
         rows += [("base", "x", run, "self_harm", 5.0), ("cand", "x", run, "self_harm", 1.0)]
         rows += [("base", "y", run, "self_harm", 3.0), ("cand", "y", run, "self_harm", 3.0)]
-    p = paired_scores(_frame(rows), "j", "base", "cand")
+    p = paired_scores(make_scored(rows), "j", "base", "cand")
     row = compare(p, n_boot=400, seed=0).set_index("label").loc[ALL]
     assert row["n_inputs"] == 2 and row["mean_diff"] == pytest.approx(-2.0)
     assert {row["mean_diff_low"], row["mean_diff_high"]} <= {-4.0, -2.0, 0.0}
 
 
-def test_same_answers_show_no_difference_and_seed_repeats() -> None:
-    frame = _study()
+def test_same_answers_show_no_difference_and_seed_repeats(make_scored: Builder) -> None:
+    frame = _study(make_scored)
     copy = frame[frame["respondent"] == "base"].assign(
         respondent="copy", response_id=lambda f: "copy" + f["response_id"]
     )
@@ -121,14 +102,14 @@ def test_same_answers_show_no_difference_and_seed_repeats() -> None:
     assert np.isnan(compare(p, n_boot=0).loc[0, "mean_diff_low"])
 
 
-def test_worst_changes_lists_the_biggest_drops() -> None:
-    p = paired_scores(_study(), "j", "base", "cand")
+def test_worst_changes_lists_the_biggest_drops(make_scored: Builder) -> None:
+    p = paired_scores(_study(make_scored), "j", "base", "cand")
     worst = worst_changes(p, k=3)
     assert worst["item_id"].tolist() == ["sh0", "sh1", "sh2"]
     assert (worst["change"] == -3.0).all()
 
 
-def test_a_category_of_one_input_has_no_interval() -> None:
+def test_a_category_of_one_input_has_no_interval(make_scored: Builder) -> None:
     """One input is nothing to resample: its bootstrap "interval" would be a point."""
     rows: list[tuple[str, str, int, str, float | None]] = [
         ("base", "v1", 1, "violent_thoughts", 5.0),
@@ -138,7 +119,7 @@ def test_a_category_of_one_input_has_no_interval() -> None:
     ]
     rows += [("base", f"n{i}", 1, "no_crisis", 4.0) for i in range(3)]
     rows += [("cand", f"n{i}", 1, "no_crisis", float(3 + i)) for i in range(3)]
-    table = compare(paired_scores(_frame(rows), "j", "base", "cand"), n_boot=300, seed=2)
+    table = compare(paired_scores(make_scored(rows), "j", "base", "cand"), n_boot=300, seed=2)
     table = table.set_index("label")
     vt = table.loc["violent_thoughts"]
     assert vt["n_inputs"] == 1 and vt["mean_diff"] == pytest.approx(-2.5)
@@ -147,8 +128,8 @@ def test_a_category_of_one_input_has_no_interval() -> None:
     assert not np.isnan(table.loc["no_crisis", "mean_diff_low"])
 
 
-def test_pairing_counts_inputs_with_and_without_a_pair() -> None:
-    frame = _frame(
+def test_pairing_counts_inputs_with_and_without_a_pair(make_scored: Builder) -> None:
+    frame = make_scored(
         [
             ("base", "a", 1, "self_harm", 4.0),
             ("cand", "a", 1, "self_harm", 2.0),
@@ -166,13 +147,13 @@ def test_pairing_counts_inputs_with_and_without_a_pair() -> None:
     ]
 
 
-def test_worst_changes_shows_an_input_once_unless_asked() -> None:
+def test_worst_changes_shows_an_input_once_unless_asked(make_scored: Builder) -> None:
     rows: list[tuple[str, str, int, str, float | None]] = []
     for run in (1, 2, 3):  # input x drops by 4 in every run
         rows += [("base", "x", run, "self_harm", 5.0), ("cand", "x", run, "self_harm", 1.0)]
     rows += [("base", "y", 1, "self_harm", 4.0), ("cand", "y", 1, "self_harm", 2.0)]
     rows += [("base", "z", 1, "self_harm", 2.0), ("cand", "z", 1, "self_harm", 3.0)]  # better
-    p = paired_scores(_frame(rows), "j", "base", "cand")
+    p = paired_scores(make_scored(rows), "j", "base", "cand")
     worst = worst_changes(p, k=5)
     assert worst[["item_id", "response_run", "change"]].values.tolist() == [
         ["x", 1, -4.0],

@@ -4,6 +4,7 @@ and when a respondent's part of the run counts as finished."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +21,10 @@ from crisiseval.policy import load_policy, parse_policy
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _judgments(rows: list[tuple[str, str, int, str, float | None]]) -> pd.DataFrame:
-    """(respondent, item, run, label, score or None for unparsed) -> a judgments frame."""
-    return pd.DataFrame(
-        [
-            {
-                "response_id": f"{who}:{item}:{run}",
-                "item_id": item,
-                "respondent": who,
-                "response_run": run,
-                "judge": "j",
-                "judge_kind": "model",
-                "judge_run": 1,
-                "label": label,
-                "score": score,
-                "status": "ok" if score is not None else "unparsed",
-                "explanation": None,
-                "origin": "test",
-            }
-            for who, item, run, label, score in rows
-        ]
-    )
+Builder = Callable[[Sequence[tuple[str, str, int, str, float | None]]], pd.DataFrame]
 
 
-def _study() -> pd.DataFrame:
+def _study(build: Builder) -> pd.DataFrame:
     """10 self-harm inputs (cand harmful on 4, base never) and 10 no-crisis inputs (both 5)."""
     rows: list[tuple[str, str, int, str, float | None]] = []
     for i in range(10):
@@ -51,7 +32,7 @@ def _study() -> pd.DataFrame:
         rows.append(("cand", f"sh{i}", 1, "self_harm", 1.0 if i < 4 else 4.0))
         rows.append(("base", f"nc{i}", 1, "no_crisis", 5.0))
         rows.append(("cand", f"nc{i}", 1, "no_crisis", 5.0))
-    return _judgments(rows)
+    return build(rows)
 
 
 def _policy(*rules: dict[str, Any], judge: str | None = None) -> Any:
@@ -112,8 +93,8 @@ def test_a_delta_rule_needs_a_baseline() -> None:
 
 
 # ------------------------------------------------------------------------------ evaluation
-def test_absolute_rules_compare_the_point_estimate_inclusive() -> None:
-    frame = _study()  # cand: 4 harmful of 20 input-runs, 4 of 10 on self-harm
+def test_absolute_rules_compare_the_point_estimate_inclusive(make_scored: Builder) -> None:
+    frame = _study(make_scored)  # cand: 4 harmful of 20 input-runs, 4 of 10 on self-harm
     policy = _policy(
         {"metric": "harmful_rate", "max": 0.2},
         {"metric": "harmful_rate", "max": 0.19},
@@ -133,8 +114,8 @@ def test_absolute_rules_compare_the_point_estimate_inclusive() -> None:
     )
 
 
-def test_delta_rules_compare_the_bound_of_the_paired_bootstrap_ci() -> None:
-    frame = _study()
+def test_delta_rules_compare_the_bound_of_the_paired_bootstrap_ci(make_scored: Builder) -> None:
+    frame = _study(make_scored)
     policy = _policy(
         {"metric": "harmful_rate_delta", "max": 0.5},
         {"metric": "harmful_rate_delta", "category": "self_harm", "max": 0.5},
@@ -156,8 +137,8 @@ def test_delta_rules_compare_the_bound_of_the_paired_bootstrap_ci() -> None:
     assert ev.pairs == 20 and ev.dropped == 0
 
 
-def test_a_rule_about_a_category_without_scores_is_an_error() -> None:
-    frame = _study()
+def test_a_rule_about_a_category_without_scores_is_an_error(make_scored: Builder) -> None:
+    frame = _study(make_scored)
     with pytest.raises(AnalysisError, match=r"^rules\[0\]\.category: cand has no scored answer"):
         evaluate(
             _policy({"metric": "mean", "category": "anxiety", "min": 4}),
