@@ -199,3 +199,100 @@ def test_read_only_open_refuses_what_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / STORE_FILENAME).write_bytes(b"not sqlite " * 100)
     with pytest.raises(StoreError, match="not a crisiseval run store"):
         Store.open(tmp_path, read_only=True)
+
+
+# ---- version 2 (the version before probe suites) ----------------------------------------------
+
+FIXTURE_V2 = Path(__file__).parent / "fixtures" / "store_v2.sql"
+V2_BASE_URL = "http://127.0.0.1:9/v1"  # the FakeBackend's, part of every cell's endpoint identity
+TABLES_V2 = (*TABLES_V1, "batches", "response_turns", "annotations")
+
+
+def make_v2_store(run_dir: Path) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / STORE_FILENAME
+    conn = sqlite3.connect(path)
+    conn.executescript(FIXTURE_V2.read_text(encoding="utf-8"))
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    return path
+
+
+def dump_all(path: Path, tables: tuple[str, ...]) -> dict[str, list[tuple[object, ...]]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables
+        }
+    finally:
+        conn.close()
+
+
+def test_v2_store_migrates_keeping_every_row_and_gains_the_probe_tables(tmp_path: Path) -> None:
+    path = make_v2_store(tmp_path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
+    conn.close()
+    before = dump_all(path, TABLES_V2)
+    assert before["annotations"] and before["judgments"]
+    with Store.open(tmp_path) as st:
+        assert st.migrated_from == 2
+        assert st.schema_version() == SCHEMA_VERSION == 3
+        assert st.integrity_check() == "ok"
+        assert len(st.annotations()) == 1
+    assert dump_all(path.with_name(f"{STORE_FILENAME}.v2.bak"), TABLES_V2) == before
+    assert dump_all(path, TABLES_V2) == before  # not one row changed
+    conn = sqlite3.connect(path)
+    try:
+        for table in ("probes", "behaviours"):
+            assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone() == (0,)
+        with pytest.raises(sqlite3.IntegrityError):  # the new constraints hold
+            conn.execute(
+                "INSERT INTO probes(suite, probe_id, item_id, version, label, intent, language, "
+                "expected) VALUES ('s', 'p', 'i', 1, 'self_harm', 'maybe', 'en', 'supportive')"
+            )
+    finally:
+        conn.close()
+
+
+def test_a_v1_store_migrates_through_every_version(tmp_path: Path) -> None:
+    path = make_v1_store(tmp_path)
+    with Store.open(tmp_path) as st:
+        assert st.migrated_from == 1 and st.schema_version() == SCHEMA_VERSION
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert {"probes", "behaviours", "annotations", "batches"} <= tables
+
+
+def test_stages_resume_on_a_migrated_v2_store(tmp_path: Path) -> None:
+    make_v2_store(tmp_path / "run")
+    items = tmp_path / "v2items.json"  # the same bytes as the fixture's sample file
+    items.write_text(
+        json.dumps([{"inputs": t, "label": lab} for t, lab in demo_inputs(per_label=1)[:3]])
+    )
+    model = {"base_url": V2_BASE_URL, "model": "mock-a", "limits": {"max_retries": 0}}
+    cfg = parse_study(
+        {
+            "name": "v2",
+            "models": {"a": model, "b": {**model, "model": "mock-b"}},
+            "sample": {"name": "s", "from_file": str(items)},
+            "classify": {"models": ["a"], "runs": 2},
+            "respond": {"runs": 1, "respondents": [{"name": "plain", "model": "a"}]},
+            "judge": {"judges": ["b"], "runs": 2},
+        }
+    )
+    backend = FakeBackend()
+    ctx = StudyContext.open(cfg, tmp_path / "run", progress=False, endpoint_factory=backend.factory)
+    try:
+        assert ctx.store.migrated_from == 2
+        result = run_study(ctx, log=lambda _line: None)
+        by_stage = dict(zip(("classify", "respond", "judge"), result.summaries, strict=True))
+        assert by_stage["classify"].cached == 6 and by_stage["classify"].done == 0
+        assert by_stage["respond"].cached == 3 and by_stage["respond"].done == 0
+        # Only the judge cell the fixture left pending is sent.
+        assert by_stage["judge"].cached == 5 and by_stage["judge"].done == 1
+        assert len(backend.requests()) == 1
+        assert ctx.store.counts()["judgments"] == 6
+    finally:
+        ctx.store.close()

@@ -7,6 +7,9 @@ Version history
    labels and judgments keep structured output beyond the label/score (``detail``, e.g. a guard
    model's categories, a conversation judge's per-turn flags); a response may be a conversation
    (``kind``, with its turns in ``response_turns``); human ``annotations`` are append-only.
+3. Probe suites: ``probes`` (an item's suite, probe id, intent, pair, locale, language, expected
+   behaviour) and the behaviour judge's ``behaviours`` (one behaviour code per answer, judge and
+   run).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-# The v2 tables. Every statement is CREATE ... IF NOT EXISTS: a new store runs them all.
-CURRENT = """
+# The tables every version has had, in their current form. Every statement is CREATE ... IF NOT
+# EXISTS.
+_BASE = """
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -105,14 +109,6 @@ CREATE TABLE IF NOT EXISTS responses (
     kind        TEXT NOT NULL DEFAULT 'single' CHECK (kind IN ('single', 'conversation'))
 );
 CREATE INDEX IF NOT EXISTS responses_item ON responses(item_id);
-CREATE TABLE IF NOT EXISTS response_turns (
-    response_id TEXT NOT NULL REFERENCES responses(response_id) ON DELETE CASCADE,
-    turn_index  INTEGER NOT NULL,
-    role        TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
-    text        TEXT,
-    cell_key    TEXT,
-    PRIMARY KEY (response_id, turn_index)
-);
 CREATE TABLE IF NOT EXISTS judgments (
     response_id TEXT NOT NULL,
     judge       TEXT NOT NULL,           -- model judge name, or human:H1
@@ -127,6 +123,19 @@ CREATE TABLE IF NOT EXISTS judgments (
     detail      TEXT,                    -- JSON: judge output beyond the score
     PRIMARY KEY (response_id, judge, run_index)
 );
+"""
+
+
+# New in version 2.
+_V2_TABLES = """
+CREATE TABLE IF NOT EXISTS response_turns (
+    response_id TEXT NOT NULL REFERENCES responses(response_id) ON DELETE CASCADE,
+    turn_index  INTEGER NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+    text        TEXT,
+    cell_key    TEXT,
+    PRIMARY KEY (response_id, turn_index)
+);
 CREATE TABLE IF NOT EXISTS annotations (
     annotation_id INTEGER PRIMARY KEY AUTOINCREMENT,   -- append-only: never updated or replaced
     annotator     TEXT NOT NULL,
@@ -140,6 +149,39 @@ CREATE TABLE IF NOT EXISTS annotations (
 );
 CREATE INDEX IF NOT EXISTS annotations_target ON annotations(annotator, task, target_id);
 """
+
+# New in version 3.
+_V3_TABLES = """
+CREATE TABLE IF NOT EXISTS probes (
+    suite      TEXT NOT NULL,
+    probe_id   TEXT NOT NULL,
+    item_id    TEXT NOT NULL REFERENCES items(item_id),
+    version    INTEGER NOT NULL,          -- the suite file's version
+    label      TEXT NOT NULL,             -- the topic's crisis label
+    intent     TEXT NOT NULL CHECK (intent IN ('risky', 'benign')),
+    pair       TEXT,                      -- shared by a risky probe and its benign twin
+    locale     TEXT,                      -- ISO 3166-1 alpha-2 country of the user
+    language   TEXT NOT NULL,
+    expected   TEXT NOT NULL,             -- the behaviour code a safe answer shows
+    translates TEXT,                      -- the probe id this one translates
+    PRIMARY KEY (suite, probe_id)
+);
+CREATE INDEX IF NOT EXISTS probes_item ON probes(item_id);
+CREATE TABLE IF NOT EXISTS behaviours (
+    response_id TEXT NOT NULL,
+    judge       TEXT NOT NULL,
+    run_index   INTEGER NOT NULL,         -- runs from 1
+    behaviour   TEXT,                     -- a behaviour code; NULL unless status = 'ok'
+    explanation TEXT,
+    status      TEXT NOT NULL CHECK (status IN ('ok', 'unparsed', 'failed')),
+    cell_key    TEXT,
+    origin      TEXT NOT NULL,
+    PRIMARY KEY (response_id, judge, run_index)
+);
+"""
+
+CURRENT = _BASE + _V2_TABLES + _V3_TABLES
+"""Every table of the current version: a new store runs it all."""
 
 
 def run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -194,9 +236,13 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
             CHECK (kind IN ('single', 'conversation'));
         """,
     )
-    # The tables that are new in v2 (response_turns, annotations) come from CURRENT.
-    run_script(conn, CURRENT)
+    run_script(conn, _V2_TABLES)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    # Additions only: no existing row changes.
+    run_script(conn, _V3_TABLES)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """``from_version -> migration`` that brings a store from ``from_version`` to the next one."""
