@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from crisiseval.store._journal import Journal
 from crisiseval.store.records import (
     AnnotationRecord,
+    BehaviourRecord,
     JudgmentRecord,
     LabelRecord,
+    ProbeRecord,
     ResponseRecord,
 )
 
@@ -274,9 +276,105 @@ class RecordsMixin:
         ]
         with self.transaction() as c:
             c.executemany("DELETE FROM judgments WHERE response_id = ?", stale)
+            c.executemany("DELETE FROM behaviours WHERE response_id = ?", stale)
             c.executemany("DELETE FROM response_turns WHERE response_id = ?", stale)
             c.executemany("DELETE FROM responses WHERE response_id = ?", stale)
         return len(stale)
+
+    # ------------------------------------------------------------------ probes
+    def save_probes(self, suite: str, records: Sequence[ProbeRecord]) -> int:
+        """Store a suite's probes, replacing whatever the store held for that suite."""
+        rows = [
+            (
+                r.suite,
+                r.probe_id,
+                r.item_id,
+                r.version,
+                r.label,
+                r.intent,
+                r.pair,
+                r.locale,
+                r.language,
+                r.expected,
+                r.translates,
+            )
+            for r in records
+        ]
+        with self.transaction() as c:
+            c.execute("DELETE FROM probes WHERE suite = ?", (suite,))
+            c.executemany(
+                "INSERT INTO probes(suite, probe_id, item_id, version, label, intent, pair, "
+                "locale, language, expected, translates) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+        return len(rows)
+
+    def probes(self, item_ids: Sequence[str] | None = None) -> list[ProbeRecord]:
+        """The stored probes (of ``item_ids`` when given), by suite and probe id."""
+        wanted = set(item_ids) if item_ids is not None else None
+        cols = (
+            "suite",
+            "probe_id",
+            "item_id",
+            "version",
+            "label",
+            "intent",
+            "pair",
+            "locale",
+            "language",
+            "expected",
+            "translates",
+        )
+        return [
+            ProbeRecord(**dict(zip(cols, row, strict=True)))
+            for row in self._conn.execute(
+                f"SELECT {', '.join(cols)} FROM probes ORDER BY suite, probe_id"
+            )
+            if wanted is None or row[2] in wanted
+        ]
+
+    def upsert_behaviours(self, records: Iterable[BehaviourRecord]) -> int:
+        rows = [
+            (
+                r.response_id,
+                r.judge,
+                r.run_index,
+                r.behaviour,
+                r.explanation,
+                r.status,
+                r.cell_key,
+                r.origin,
+            )
+            for r in records
+        ]
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO behaviours(response_id, judge, run_index, behaviour, "
+                "explanation, status, cell_key, origin) VALUES (?,?,?,?,?,?,?,?)",
+                rows,
+            )
+        return len(rows)
+
+    def behaviour_keys(self) -> list[tuple[str, str, int, str]]:
+        """(response_id, judge, run, item_id) of every stored behaviour; a behaviour whose
+        response is gone has item_id ''."""
+        return [
+            (str(r[0]), str(r[1]), int(r[2]), str(r[3] or ""))
+            for r in self._conn.execute(
+                "SELECT b.response_id, b.judge, b.run_index, r.item_id FROM behaviours b "
+                "LEFT JOIN responses r ON r.response_id = b.response_id"
+            )
+        ]
+
+    def delete_behaviours(self, keys: Iterable[tuple[str, str, int]]) -> int:
+        """Remove behaviours given as (response_id, judge, run)."""
+        rows = list(keys)
+        with self.transaction() as c:
+            c.executemany(
+                "DELETE FROM behaviours WHERE response_id = ? AND judge = ? AND run_index = ?",
+                rows,
+            )
+        return len(rows)
 
     # ------------------------------------------------------------------ frames
     def labels_frame(self) -> pd.DataFrame:
@@ -306,6 +404,26 @@ class RecordsMixin:
             "j.judge, j.judge_kind, j.run_index AS judge_run, j.label, j.score, j.status, "
             "j.explanation, j.origin "
             "FROM judgments j JOIN responses r ON r.response_id = j.response_id",
+            self._conn,
+        )
+
+    def probes_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_sql_query(
+            "SELECT suite, probe_id, item_id, version, label, intent, pair, locale, language, "
+            "expected, translates FROM probes",
+            self._conn,
+        )
+
+    def behaviours_frame(self) -> pd.DataFrame:
+        """Behaviours joined with their response (item, respondent, answer run)."""
+        import pandas as pd
+
+        return pd.read_sql_query(
+            "SELECT b.response_id, r.item_id, r.respondent, r.run_index AS response_run, "
+            "b.judge, b.run_index AS judge_run, b.behaviour, b.status, b.explanation "
+            "FROM behaviours b JOIN responses r ON r.response_id = b.response_id",
             self._conn,
         )
 

@@ -286,6 +286,65 @@ class JudgmentRecord(_Record):
         )
 
 
+Intent = Literal["risky", "benign"]
+
+
+class ProbeRecord(_Record):
+    """One probe of a probe suite, pointing at the item that holds its turns."""
+
+    suite: str
+    probe_id: str
+    item_id: str
+    version: int = Field(ge=1)
+    label: str
+    intent: Intent
+    pair: str | None = None
+    locale: str | None = None
+    language: str
+    expected: str
+    translates: str | None = None
+
+
+class BehaviourRecord(_Record):
+    """The behaviour code a behaviour judge gave one response in one run."""
+
+    response_id: str
+    judge: str
+    run_index: int = Field(ge=1)
+    behaviour: str | None = None
+    explanation: str | None = None
+    status: RecordStatus
+    cell_key: str | None = None
+    origin: str = "behaviour"
+
+    @classmethod
+    def from_cell(
+        cls,
+        *,
+        response_id: str,
+        judge: str,
+        cell_run_index: int,
+        cell_status: str,
+        parsed: dict[str, Any] | None,
+        cell_key: str,
+    ) -> BehaviourRecord | None:
+        """The behaviour in one judge cell; None while the cell has no result."""
+        status = record_status(cell_status)
+        if status is None:
+            return None
+        value = parsed or {}
+        ok = status == "ok" and "behaviour" in value
+        return cls(
+            response_id=response_id,
+            judge=judge,
+            run_index=record_run(cell_run_index),
+            behaviour=str(value["behaviour"]) if ok else None,
+            explanation=value.get("explanation") if ok else None,
+            status=status if (ok or status != "ok") else "unparsed",
+            cell_key=cell_key,
+        )
+
+
 AnnotationTask = Literal["labels", "scores", "conversations"]
 
 
