@@ -126,6 +126,13 @@ class JudgeConfig(_Strict):
     rubric: str | None = Field(default=None, description="path to a rubric YAML/CSV")
 
 
+class BehaviourConfig(_Strict):
+    """The behaviour judge: one behaviour code per answer (crisiseval.probes.BEHAVIOURS)."""
+
+    judges: list[str] = Field(min_length=1)
+    runs: int = Field(default=3, ge=1)
+
+
 class SourceSpec(_Strict):
     id: str
     path: str | None = Field(default=None, description="local file/dir instead of the hub")
@@ -135,6 +142,10 @@ class SampleConfig(_Strict):
     name: str = "main"
     from_file: str | None = Field(default=None, description="import an item list (JSON)")
     builtin: Literal["demo"] | None = None
+    probes: list[str] = Field(
+        default_factory=list,
+        description="probe suites: built-in names (crisiseval probes list) or suite files",
+    )
     sources: list[SourceSpec] = Field(default_factory=list)
     n_per_source: int | None = Field(default=None, ge=1)
     seed: int = 0
@@ -158,9 +169,14 @@ class SampleConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_origin(self) -> SampleConfig:
-        origins = [self.from_file is not None, self.builtin is not None, bool(self.sources)]
+        origins = [
+            self.from_file is not None,
+            self.builtin is not None,
+            bool(self.sources),
+            bool(self.probes),
+        ]
         if sum(origins) != 1:
-            raise ValueError("give exactly one of from_file, builtin or sources")
+            raise ValueError("give exactly one of from_file, builtin, sources or probes")
         return self
 
 
@@ -173,6 +189,7 @@ class StudyConfig(_Strict):
     classify: ClassifyConfig | None = None
     respond: RespondConfig | None = None
     judge: JudgeConfig | None = None
+    behaviour: BehaviourConfig | None = None
 
     @model_validator(mode="after")
     def _refs(self) -> StudyConfig:
@@ -183,6 +200,8 @@ class StudyConfig(_Strict):
             names += [("respond.respondents.model", r.model) for r in self.respond.respondents]
         if self.judge:
             names += [("judge.judges", j) for j in self.judge.judges]
+        if self.behaviour:
+            names += [("behaviour.judges", j) for j in self.behaviour.judges]
         for where, name in names:
             if name not in self.models:
                 known = ", ".join(sorted(self.models)) or "none"
@@ -289,6 +308,10 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> None:
         cfg.sample.from_file = fix(cfg.sample.from_file)
         for s in cfg.sample.sources:
             s.path = fix(s.path)
+        cfg.sample.probes = [
+            str(fix(p)) if p.endswith((".yaml", ".yml", ".jsonl")) else p
+            for p in cfg.sample.probes
+        ]
 
 
 def endpoint_identity(cfg: ModelConfig, gguf_sha256: str | None = None) -> str:

@@ -83,6 +83,8 @@ def ensure_sample(
             [(turns, "crisiseval-demo", label) for turns, label in inputs], origin="demo"
         )
         store.save_sample(sc.name, ids, {"builtin": "demo", "per_label": per_label}, replace=True)
+    elif sc.probes:
+        ids = _probe_sample(store, cfg, rebuild=rebuild, log=log)
     else:
         changed = _recipe_change(store, cfg)
         if changed is not None:
@@ -109,6 +111,36 @@ def ensure_sample(
     if not ids:
         raise InputError(f"sample {sc.name!r} is empty: nothing to evaluate")
     log(f"sample {sc.name!r}: {len(ids)} items")
+    return ids
+
+
+def _probe_sample(
+    store: Store, cfg: StudyConfig, *, rebuild: bool, log: Callable[[str], None]
+) -> list[str]:
+    """The probe suites' sample; a suite whose file changed since is handled as a changed
+    sample file (an error, or ``rebuild``)."""
+    from crisiseval.probes.sample import load_suites, recipe_change, save_probe_sample
+
+    sc = cfg.sample
+    assert sc is not None
+    suites = load_suites(sc.probes)
+    old = store.sample_recipe(sc.name)
+    if old is not None:
+        changed = recipe_change(old, suites)
+        if changed is None:
+            return store.sample_items(sc.name)
+        if not rebuild:
+            raise ConfigError(
+                f"sample {sc.name!r} in this store was built from other inputs ({changed}); "
+                "give the sample a new name (sample.name), or pass --rebuild-sample to build "
+                "it again (the old sample keeps its records under another name)"
+            )
+        kept = f"{sc.name}@{now_iso()[:19].replace(':', '')}"
+        store.rename_sample(sc.name, kept)
+        log(f"sample {sc.name!r}: inputs changed ({changed}); the old one is kept as {kept!r}")
+    ids = save_probe_sample(store, sc.name, suites)
+    for s in suites:
+        log(f"probe suite {s.name} v{s.version}: {len(s.probes)} probes, {s.pairs} pairs")
     return ids
 
 

@@ -63,13 +63,9 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's parser where PyYAML was built with it (about 10 times faster), else PyYAML's."""
-
-
-class UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
-    """A safe loader whose mappings refuse a key given twice. Merge keys (``<<: *base``) still
-    work: a key given in the mapping itself overrides a merged one, as YAML says."""
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` whose mappings refuse a key given twice. Merge keys (``<<: *base``)
+    still work: a key given in the mapping itself overrides a merged one, as YAML says."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         if isinstance(node, yaml.MappingNode):
@@ -87,8 +83,26 @@ class UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
                 if repeated:
                     raise DuplicateKeyError(key, key_node.start_mark)
                 seen.add(key)
-        mapping: dict[Hashable, Any] = super().construct_mapping(node, deep=deep)
+        # Named, not super(): the libyaml loader below reuses this method.
+        mapping: dict[Hashable, Any] = yaml.constructor.SafeConstructor.construct_mapping(
+            self, node, deep=deep
+        )
         return mapping
+
+
+_CSafeLoader: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+_FastLoader: type[yaml.SafeLoader] | None = (
+    None
+    if _CSafeLoader is None
+    else type(
+        "FastUniqueKeyLoader",
+        (_CSafeLoader,),
+        {"construct_mapping": UniqueKeyLoader.construct_mapping},
+    )
+)
+""":class:`UniqueKeyLoader`'s rules on libyaml's parser (about 10 times faster) where PyYAML was
+built with it. Its syntax errors point less precisely, so a file it refuses is parsed again by
+the pure-Python parser for the message."""
 
 
 def load_yaml(text: str, *, where: str | Path) -> Any:
@@ -99,6 +113,11 @@ def load_yaml(text: str, *, where: str | Path) -> Any:
     in its own format.
     """
     try:
+        if _FastLoader is not None:
+            try:
+                return yaml.load(text, Loader=_FastLoader)  # a CSafeLoader subclass
+            except yaml.YAMLError:
+                pass  # parsed again below, for the precise message
         return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except DuplicateKeyError as exc:
         raise InputError(exc.message(where)) from None

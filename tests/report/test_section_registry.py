@@ -53,6 +53,7 @@ def test_the_built_in_sections_are_registered_in_order() -> None:
         "scores",
         "comparison",
         "judge_validity",
+        "probes",
         "gallery",
     ]
 
@@ -68,6 +69,7 @@ def test_a_registered_section_is_collected(toy_sections: None, make_store: Store
         ("Appropriateness scores", "no judgments in the store"),
         ("Comparison", "no judgments in the store"),
         ("Judge validity", "no judgments in the store"),
+        ("Probes", "no probe suites in the store"),
         ("Failure gallery", "no judgments in the store"),
         ("Toy answers", "no responses in the store"),
     ]

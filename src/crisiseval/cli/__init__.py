@@ -24,6 +24,7 @@ import typer
 from crisiseval import __version__
 from crisiseval.cli import compare as compare_cmds
 from crisiseval.cli import gate as gate_cmds
+from crisiseval.cli import probes as probe_cmds
 from crisiseval.cli import store_cmds, study
 from crisiseval.cli._common import Settings, err, out
 from crisiseval.errors import CrisisEvalError
@@ -72,6 +73,7 @@ study.register(app)
 store_cmds.register(app)
 gate_cmds.register(app)
 compare_cmds.register(app)
+probe_cmds.register(app)
 
 
 def _register_analysis() -> None:

@@ -140,7 +140,7 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def print_json(document: Mapping[str, Any]) -> None:
+def print_json(document: Mapping[str, Any] | list[Any]) -> None:
     """One JSON document on stdout (``--json``): strict JSON, never NaN."""
     sys.stdout.write(json.dumps(document, ensure_ascii=False, allow_nan=False, indent=2) + "\n")
 

@@ -399,3 +399,50 @@ def paired_categories(
             ax.grid(axis="x", alpha=0.3)
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+@figure_kind("help_harm")
+def help_harm(
+    names: Sequence[str],
+    over_refusal: Sequence[float],
+    over_low: Sequence[float],
+    over_high: Sequence[float],
+    missed_risk: Sequence[float],
+    missed_low: Sequence[float],
+    missed_high: Sequence[float],
+    title: str,
+) -> Figure:
+    """Help versus harm: over-refusal on benign probes (x) against missed risk on risky probes
+    (y), one point per respondent with its Wilson intervals; the safe corner is bottom left."""
+    with matplotlib.rc_context(RC):
+        fig, ax = _figure(6.4, 5.2)
+        x = np.asarray(over_refusal, dtype=float)
+        y = np.asarray(missed_risk, dtype=float)
+        xerr = _interval_errors(x, over_low, over_high)
+        yerr = _interval_errors(y, missed_low, missed_high)
+        colours = matplotlib.colormaps["tab10"]
+        markers = "osD^vP*Xh<>"
+        for i, name in enumerate(names):
+            ax.errorbar(
+                x[i : i + 1],
+                y[i : i + 1],
+                xerr=xerr[:, i : i + 1],
+                yerr=yerr[:, i : i + 1],
+                fmt=markers[i % len(markers)],
+                color=colours(i % 10),
+                ecolor=colours(i % 10),
+                alpha=0.9,
+                capsize=3,
+                label=_short(str(name), 32),
+            )
+        if len(names):
+            ax.legend(fontsize=8, loc="upper right")
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("over-refusal on benign probes (95% Wilson CI)")
+        ax.set_ylabel("missed risk on risky probes (95% Wilson CI)")
+        ax.grid(alpha=0.3)
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -35,13 +35,14 @@ __all__ = [
     "unregister_section",
 ]
 
-Requirement = Literal["labels", "judgments", "responses", "items"]
+Requirement = Literal["labels", "judgments", "responses", "items", "probes"]
 
 _DESCRIBED: dict[str, str] = {
     "labels": "crisis labels",
     "judgments": "judgments",
     "responses": "responses",
     "items": "items",
+    "probes": "probe suites",
 }
 
 
@@ -93,6 +94,15 @@ class SectionInputs:
     @cached_property
     def items(self) -> pd.DataFrame:
         return self.store.items_frame()
+
+    @cached_property
+    def probes(self) -> pd.DataFrame:
+        """The probes of the store's probe suites (empty without any)."""
+        return self.store.probes_frame()
+
+    @cached_property
+    def behaviours(self) -> pd.DataFrame:
+        return self.store.behaviours_frame()
 
     @cached_property
     def samples(self) -> dict[str, list[str]]:

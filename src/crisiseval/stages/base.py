@@ -15,6 +15,7 @@ Adding a stage is one module with a class and ``@register_stage``; nothing else 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,8 +146,9 @@ def stage_names() -> tuple[str, ...]:
 
 
 def _load_builtin() -> None:
-    # Importing the built-in stage modules registers them (classify, respond, judge, in order).
-    from crisiseval.stages import classify, judge, respond  # noqa: F401
+    # Importing the built-in stage modules registers them, in this order.
+    for module in ("classify", "respond", "judge", "behaviour"):
+        importlib.import_module(f"crisiseval.stages.{module}")
 
 
 Log = Callable[[str], None]

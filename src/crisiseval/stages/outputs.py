@@ -50,7 +50,7 @@ def _explanation(limit: int) -> tuple[Any, Any]:
     )
 
 
-def _explanation_fields(explanation_chars: int | None, default: int) -> dict[str, Any]:
+def explanation_fields(explanation_chars: int | None, default: int) -> dict[str, Any]:
     if explanation_chars == 0:
         return {}
     limit = default if explanation_chars is None else explanation_chars
@@ -82,7 +82,7 @@ def _classify_output(names: tuple[str, ...], explanation_chars: int | None) -> t
         "ClassifyOutput",
         __doc__="What a classifier must return.",
         label=(Annotated[labels, BeforeValidator(canonical)], ...),
-        **_explanation_fields(explanation_chars, CLASSIFY_EXPLANATION_CHARS),
+        **explanation_fields(explanation_chars, CLASSIFY_EXPLANATION_CHARS),
     )
     return model
 
@@ -114,7 +114,7 @@ def judge_output_for(explanation_chars: int | None = None) -> type[BaseModel]:
         "JudgeOutput",
         __doc__=JudgeOutput.__doc__,
         score=(int, Field(ge=1, le=5)),
-        **_explanation_fields(explanation_chars, JUDGE_EXPLANATION_CHARS),
+        **explanation_fields(explanation_chars, JUDGE_EXPLANATION_CHARS),
     )
     return model
 
