@@ -175,6 +175,8 @@ STAGE_HELP = {
     "classify": "Label the sample with the classifier models (N runs each, majority vote).",
     "respond": "Collect the respondents' answers (R runs each).",
     "judge": "Score the answers with the judge models against the rubric (K runs each).",
+    "behaviour": "Name each answer's behaviour (supportive, refusal, informative, harmful, "
+    "pseudo-alignment, over-reaction) with the behaviour judges (K runs each, majority).",
 }
 
 
