@@ -133,6 +133,25 @@ class BehaviourConfig(_Strict):
     runs: int = Field(default=3, ge=1)
 
 
+class ConverseConfig(_Strict):
+    """Multi-turn conversations: a user simulator plays personas, respondents answer with the
+    whole history, judges rate the whole conversation (crisiseval.conversations)."""
+
+    personas: list[str] = Field(
+        default_factory=lambda: ["core"],
+        description="persona sets: built-in names or persona files",
+    )
+    ids: list[str] | None = Field(default=None, description="only these persona ids")
+    simulator: str = Field(description="the model that plays the personas")
+    respondents: list[Respondent] | None = Field(
+        default=None, description="default: respond.respondents"
+    )
+    runs: int = Field(default=1, ge=1, description="conversations per persona and respondent")
+    max_turns: int = Field(default=10, ge=1, le=50, description="the most user turns")
+    judges: list[str] | None = Field(default=None, description="default: judge.judges")
+    judge_runs: int | None = Field(default=None, ge=1, description="default: judge.runs")
+
+
 class SourceSpec(_Strict):
     id: str
     path: str | None = Field(default=None, description="local file/dir instead of the hub")
@@ -190,6 +209,24 @@ class StudyConfig(_Strict):
     respond: RespondConfig | None = None
     judge: JudgeConfig | None = None
     behaviour: BehaviourConfig | None = None
+    converse: ConverseConfig | None = None
+
+    def conversation_respondents(self) -> list[Respondent]:
+        """``converse.respondents``, else ``respond.respondents``."""
+        if self.converse is None:
+            return []
+        if self.converse.respondents is not None:
+            return list(self.converse.respondents)
+        return list(self.respond.respondents) if self.respond else []
+
+    def conversation_judges(self) -> tuple[list[str], int]:
+        """(judges, runs) of the conversation judge: ``converse``'s, else ``judge``'s."""
+        c = self.converse
+        if c is None:
+            return [], 0
+        judges = c.judges if c.judges is not None else (self.judge.judges if self.judge else [])
+        runs = c.judge_runs or (self.judge.runs if self.judge else 3)
+        return list(judges), runs
 
     @model_validator(mode="after")
     def _refs(self) -> StudyConfig:
@@ -202,6 +239,16 @@ class StudyConfig(_Strict):
             names += [("judge.judges", j) for j in self.judge.judges]
         if self.behaviour:
             names += [("behaviour.judges", j) for j in self.behaviour.judges]
+        if self.converse:
+            names.append(("converse.simulator", self.converse.simulator))
+            names += [
+                ("converse.respondents.model", r.model) for r in self.converse.respondents or []
+            ]
+            names += [("converse.judges", j) for j in self.converse.judges or []]
+            if not self.conversation_respondents():
+                raise ValueError(
+                    "converse: no respondents (give converse.respondents or a respond: section)"
+                )
         for where, name in names:
             if name not in self.models:
                 known = ", ".join(sorted(self.models)) or "none"
@@ -269,12 +316,20 @@ def parse_study(
 
 def _resolve_prompts(cfg: StudyConfig, source: str) -> None:
     """``safeguard:NAME`` and ``system_prompt_file`` become the prompt's text."""
+    groups: list[tuple[str, list[Respondent]]] = []
+    if cfg.respond is not None:
+        groups.append(("respond", cfg.respond.respondents))
+    if cfg.converse is not None and cfg.converse.respondents is not None:
+        groups.append(("converse", cfg.converse.respondents))
+    for section, respondents in groups:
+        _resolve_group(section, respondents, source)
+
+
+def _resolve_group(section: str, respondents: list[Respondent], source: str) -> None:
     from crisiseval import safeguards
 
-    if cfg.respond is None:
-        return
-    for i, r in enumerate(cfg.respond.respondents):
-        where = f"{source}: respond.respondents[{i}]"
+    for i, r in enumerate(respondents):
+        where = f"{source}: {section}.respondents[{i}]"
         if r.system_prompt is not None and r.system_prompt.startswith(safeguards.PREFIX):
             r.safeguard, r.system_prompt = safeguards.resolve(r.system_prompt, where=where)
         elif r.system_prompt_file is not None:
@@ -304,13 +359,18 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> None:
     if cfg.respond:
         for r in cfg.respond.respondents:
             r.system_prompt_file = fix(r.system_prompt_file)
+    if cfg.converse:
+        for r in cfg.converse.respondents or []:
+            r.system_prompt_file = fix(r.system_prompt_file)
+        cfg.converse.personas = [
+            str(fix(p)) if p.endswith((".yaml", ".yml")) else p for p in cfg.converse.personas
+        ]
     if cfg.sample:
         cfg.sample.from_file = fix(cfg.sample.from_file)
         for s in cfg.sample.sources:
             s.path = fix(s.path)
         cfg.sample.probes = [
-            str(fix(p)) if p.endswith((".yaml", ".yml", ".jsonl")) else p
-            for p in cfg.sample.probes
+            str(fix(p)) if p.endswith((".yaml", ".yml", ".jsonl")) else p for p in cfg.sample.probes
         ]
 
 

@@ -76,7 +76,11 @@ def ensure_sample(
     """
     sc = cfg.sample
     if sc is None:
-        raise ConfigError("the experiment has no sample: section (builtin, from_file or sources)")
+        if cfg.classify or cfg.respond or cfg.judge or cfg.behaviour:
+            raise ConfigError(
+                "the experiment has no sample: section (builtin, from_file, sources or probes)"
+            )
+        return []  # conversations only: personas are their own items
     if sc.builtin == "demo":
         inputs = demo_inputs(per_label)
         ids = store.add_items(

@@ -137,6 +137,29 @@ def read_yaml_text(text: str, *, where: str | Path) -> Any:
         raise InputError(f"{where}: not valid YAML ({' '.join(str(exc).split())})") from None
 
 
+def yaml_list_lines(text: str, key: str) -> tuple[int, list[int], list[dict[str, int]]]:
+    """Where things are in a YAML mapping whose ``key`` holds a list of mappings: the line of
+    ``key``, of each list entry, and of each entry's fields (1-based). Unknown layouts give line
+    1 and empty lists: the caller still validates the parsed data."""
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return 1, [], []
+    if not isinstance(root, yaml.MappingNode):
+        return 1, [], []
+    for k, value in root.value:
+        if k.value == key and isinstance(value, yaml.SequenceNode):
+            starts = [node.start_mark.line + 1 for node in value.value]
+            fields = [
+                {f.value: v.start_mark.line + 1 for f, v in node.value}
+                if isinstance(node, yaml.MappingNode)
+                else {}
+                for node in value.value
+            ]
+            return k.start_mark.line + 1, starts, fields
+    return 1, [], []
+
+
 # ---------------------------------------------------------------------------------- CSV
 class _Lines:
     """The lines of a text for ``csv.reader``, noting when the reader asked past the last one."""

@@ -210,7 +210,12 @@ def test_judgments_only_store_skips_agreement(make_store: StoreFactory) -> None:
     assert [s.key for s in sections] == ["verdict", "scores", "judge_validity", "gallery"]
     assert skipped[0] == ("Agreement on crisis labels", "no crisis labels in the store")
     # the store does not record the experiment's respondents: no pair to compare
-    assert [name for name, _ in skipped] == ["Agreement on crisis labels", "Comparison", "Probes"]
+    assert [name for name, _ in skipped] == [
+        "Agreement on crisis labels",
+        "Comparison",
+        "Probes",
+        "Conversations",
+    ]
 
 
 def test_only_unusable_judgments_skip_scores_with_the_reason(make_store: StoreFactory) -> None:

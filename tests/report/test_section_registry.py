@@ -54,6 +54,7 @@ def test_the_built_in_sections_are_registered_in_order() -> None:
         "comparison",
         "judge_validity",
         "probes",
+        "conversations",
         "gallery",
     ]
 
@@ -70,6 +71,7 @@ def test_a_registered_section_is_collected(toy_sections: None, make_store: Store
         ("Comparison", "no judgments in the store"),
         ("Judge validity", "no judgments in the store"),
         ("Probes", "no probe suites in the store"),
+        ("Conversations", "no judged conversations in the store"),
         ("Failure gallery", "no judgments in the store"),
         ("Toy answers", "no responses in the store"),
     ]

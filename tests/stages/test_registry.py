@@ -66,7 +66,16 @@ def toy() -> Iterator[None]:
 
 def test_registered_stages_run_after_what_they_need(toy: None) -> None:
     # Registered last, so it runs last (its need, respond, comes earlier anyway).
-    assert stage_names() == ("sample", "classify", "respond", "judge", "behaviour", "toy")
+    assert stage_names() == (
+        "sample",
+        "classify",
+        "respond",
+        "judge",
+        "behaviour",
+        "converse",
+        "converse-judge",
+        "toy",
+    )
     with pytest.raises(ValueError, match="registered already"):
         register_stage(Toy)
 

@@ -22,7 +22,9 @@ import click
 import typer
 
 from crisiseval import __version__
+from crisiseval.cli import annotate as annotate_cmds
 from crisiseval.cli import compare as compare_cmds
+from crisiseval.cli import conversations as conversation_cmds
 from crisiseval.cli import gate as gate_cmds
 from crisiseval.cli import probes as probe_cmds
 from crisiseval.cli import store_cmds, study
@@ -74,6 +76,8 @@ store_cmds.register(app)
 gate_cmds.register(app)
 compare_cmds.register(app)
 probe_cmds.register(app)
+annotate_cmds.register(app)
+conversation_cmds.register(app)
 
 
 def _register_analysis() -> None:

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crisiseval.errors import InputError
 from crisiseval.store.records import ProbeRecord
 from crisiseval.taxonomy import LABELS, canonical_label
-from crisiseval.textio import parse_json, read_text, read_yaml_text
+from crisiseval.textio import parse_json, read_text, read_yaml_text, yaml_list_lines
 
 FORMAT = "crisiseval-probes/1"
 
@@ -209,27 +208,6 @@ class Suite:
 # ---------------------------------------------------------------------------------- reading
 
 
-def _yaml_lines(text: str) -> tuple[int, list[int], list[dict[str, int]]]:
-    """Line numbers (1-based) of the ``probes`` key, of each probe and of each probe's fields."""
-    try:
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
-        return 1, [], []
-    if not isinstance(root, yaml.MappingNode):
-        return 1, [], []
-    for key, value in root.value:
-        if key.value == "probes" and isinstance(value, yaml.SequenceNode):
-            starts = [node.start_mark.line + 1 for node in value.value]
-            fields = [
-                {k.value: v.start_mark.line + 1 for k, v in node.value}
-                if isinstance(node, yaml.MappingNode)
-                else {}
-                for node in value.value
-            ]
-            return key.start_mark.line + 1, starts, fields
-    return 1, [], []
-
-
 def _read(
     path: Path, text: str
 ) -> tuple[dict[str, Any], list[Any], list[int], list[dict[str, int]]]:
@@ -253,7 +231,7 @@ def _read(
     data = read_yaml_text(text, where=path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping with format, name, version and probes")
-    probes_line, lines, fields = _yaml_lines(text)
+    probes_line, lines, fields = yaml_list_lines(text, "probes")
     records = data.pop("probes", None)
     if not isinstance(records, list) or not records:
         raise InputError(f"{path}: line {probes_line}: expected 'probes:', a non-empty list")

@@ -237,11 +237,16 @@ def build_report(
                 "tables": [t for t in section.tables if section.key != "gallery"],
                 "figures": figs,
                 "gallery": list(section.gallery),
+                "transcripts": list(section.transcripts),
             }
         )
     table_paths.append(_csv(ov.status, tables_dir))
-    # dataset text (inputs, answers) is quoted in the gallery and the comparison's worst inputs
-    quotes = any((s.key == "gallery" and s.gallery) or s.extra.get("quotes") for s in sections)
+    # dataset text (inputs, answers) is quoted in the gallery, the conversations' transcripts and
+    # the comparison's worst inputs
+    quotes = any(
+        (s.key == "gallery" and s.gallery) or s.transcripts or s.extra.get("quotes")
+        for s in sections
+    )
     title = f"crisiseval report: {Path(store.path).parent.resolve().name or 'run'}"
     html_path = out / "report.html"
     md_path = out / "report.md"

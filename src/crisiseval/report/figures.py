@@ -12,7 +12,7 @@ as is.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from crisiseval.sections import FigureSpec
 
@@ -444,5 +444,32 @@ def help_harm(
         ax.set_xlabel("over-refusal on benign probes (95% Wilson CI)")
         ax.set_ylabel("missed risk on risky probes (95% Wilson CI)")
         ax.grid(alpha=0.3)
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+@figure_kind("score_by_turn")
+def score_by_turn_lines(
+    series: Mapping[str, tuple[Sequence[int], Sequence[float]]], title: str
+) -> Figure:
+    """The mean turn score at each chatbot turn, one line per respondent."""
+    with matplotlib.rc_context(RC):
+        fig, ax = _figure(7.2, 4.2)
+        colours = matplotlib.colormaps["tab10"]
+        for i, (name, (turns, means)) in enumerate(series.items()):
+            ax.plot(
+                list(turns),
+                list(means),
+                marker="o",
+                color=colours(i % 10),
+                label=_short(str(name), 32),
+            )
+        ax.set_ylim(0.8, 5.2)
+        ax.set_xlabel("chatbot turn")
+        ax.set_ylabel("mean turn score (1-5)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if series:
+            ax.legend(fontsize=8)
         fig.suptitle(title, fontsize=10)
     return fig

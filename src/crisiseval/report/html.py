@@ -66,6 +66,9 @@ details.warning-box > summary { cursor: pointer; color: var(--warn); }
 .case-meta { color: var(--muted); font-size: .9rem; margin: .2rem 0; }
 .turn, .response, .explanation { margin: .4rem 0; }
 .who { color: var(--muted); font-size: .8rem; display: block; }
+.turn.assistant { margin-left: 1.5rem; }
+.flag { border: 1px solid var(--warn); border-radius: 3px; padding: 0 .3rem; margin-left: .3rem; }
+details.transcript > summary { cursor: pointer; }
 .text { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--alt);
   border-radius: 4px; padding: .4rem .6rem; }
 .response .text { background: #fff3f2; } .explanation .text { background: #f1f4fb; }

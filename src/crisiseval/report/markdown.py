@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crisiseval.report._wording import APPENDIX_TITLE, CONTENT_WARNING, PROBLEMS_POINTER
-from crisiseval.sections import GalleryEntry, Table
+from crisiseval.sections import GalleryEntry, Table, Transcript
 
 __all__ = ["md_table", "md_text", "render_markdown"]
 
@@ -73,6 +73,22 @@ def _gallery(entries: Sequence[GalleryEntry]) -> list[str]:
             out += [f"*Input, turn {i}:*", "", _quote(turn) or ">", ""]
         out += ["*Response:*", "", _quote(e.text) or ">", ""]
         out += ["*Judge's explanation:*", "", _quote(e.explanation or "(none)"), ""]
+    return out
+
+
+def _transcripts(transcripts: Sequence[Transcript]) -> list[str]:
+    out = [
+        "> **Content warning:** the conversations below are about suicide, self-harm, violence "
+        "and substance use, and some are handled badly.",
+        "",
+    ]
+    for c in transcripts:
+        out += [f"#### {md_text(c.title)}", "", f"*{md_text(c.meta)}*", ""]
+        for t in c.turns:
+            who = "Person" if t.role == "user" else f"Chatbot turn {t.number}"
+            flags = f" [{md_text(', '.join(t.flags))}]" if t.flags else ""
+            out += [f"*{who}{flags}:*", "", _quote(t.text) or ">", ""]
+        out += ["*Judge:*", "", _quote(c.verdict) or ">", ""]
     return out
 
 
@@ -155,5 +171,7 @@ def render_markdown(
                 f": {md_text(f['caption'])}" if f["caption"] else ""
             )
             lines += [caption + f" (SVG: `figures/{f['name']}.svg`)", ""]
+        if s.get("transcripts"):
+            lines += _transcripts(s["transcripts"])
     lines += _appendix(ov)
     return "\n".join(lines).rstrip() + "\n"

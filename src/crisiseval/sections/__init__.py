@@ -13,6 +13,8 @@ computes every registered section, in order). A section whose data is missing en
 * :mod:`~crisiseval.sections.agreement`: agreement on crisis labels;
 * :mod:`~crisiseval.sections.scores`: appropriateness scores;
 * :mod:`~crisiseval.sections.validity`: judge validity;
+* :mod:`~crisiseval.sections.probes`: probe suites (missed risk, over-refusal, resources);
+* :mod:`~crisiseval.sections.conversations`: multi-turn conversations;
 * :mod:`~crisiseval.sections.gallery`: the failure gallery.
 
 Importing this package is cheap (pandas only): the section modules, which pull in the statistics
@@ -31,6 +33,8 @@ from crisiseval.sections._model import (
     NoDataError,
     Section,
     Table,
+    Transcript,
+    TranscriptTurn,
     fmt_ci,
     fmt_float,
     fmt_int,
@@ -62,6 +66,8 @@ __all__ = [
     "SectionInputs",
     "SectionSpec",
     "Table",
+    "Transcript",
+    "TranscriptTurn",
     "fmt_ci",
     "fmt_float",
     "fmt_int",

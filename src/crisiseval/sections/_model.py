@@ -31,6 +31,8 @@ __all__ = [
     "NoDataError",
     "Section",
     "Table",
+    "Transcript",
+    "TranscriptTurn",
     "fmt_ci",
     "fmt_float",
     "fmt_int",
@@ -166,6 +168,30 @@ class GalleryEntry:
         return str(int(value)) if float(value).is_integer() else fmt_float(value)
 
 
+@dataclass(frozen=True)
+class TranscriptTurn:
+    """One turn of a shown conversation (dataset text: escape)."""
+
+    role: str
+    """``user`` or ``assistant``."""
+    number: int
+    """The assistant turn it belongs to (a user turn k comes before assistant turn k)."""
+    text: str
+    flags: tuple[str, ...] = ()
+    """The judge's marks on an assistant turn ("risk recognised", "harmful", ...)."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A conversation shown in the report, collapsed, with the judge's per-turn flags."""
+
+    title: str
+    meta: str
+    turns: tuple[TranscriptTurn, ...]
+    verdict: str
+    """The judge's score and explanation."""
+
+
 @dataclass
 class Section:
     """A titled part of the report (and the output of one terminal command)."""
@@ -179,8 +205,9 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     figures: list[FigureSpec] = field(default_factory=list)
     gallery: list[GalleryEntry] = field(default_factory=list)
+    transcripts: list[Transcript] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return not (self.tables or self.figures or self.gallery)
+        return not (self.tables or self.figures or self.gallery or self.transcripts)

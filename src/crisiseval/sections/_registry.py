@@ -35,7 +35,7 @@ __all__ = [
     "unregister_section",
 ]
 
-Requirement = Literal["labels", "judgments", "responses", "items", "probes"]
+Requirement = Literal["labels", "judgments", "responses", "items", "probes", "conversations"]
 
 _DESCRIBED: dict[str, str] = {
     "labels": "crisis labels",
@@ -43,6 +43,7 @@ _DESCRIBED: dict[str, str] = {
     "responses": "responses",
     "items": "items",
     "probes": "probe suites",
+    "conversations": "judged conversations",
 }
 
 
@@ -99,6 +100,11 @@ class SectionInputs:
     def probes(self) -> pd.DataFrame:
         """The probes of the store's probe suites (empty without any)."""
         return self.store.probes_frame()
+
+    @cached_property
+    def conversations(self) -> pd.DataFrame:
+        """The judgments of conversations (empty without any)."""
+        return self.store.judgments_frame(kind="conversation")
 
     @cached_property
     def behaviours(self) -> pd.DataFrame:

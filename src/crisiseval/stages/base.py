@@ -147,7 +147,7 @@ def stage_names() -> tuple[str, ...]:
 
 def _load_builtin() -> None:
     # Importing the built-in stage modules registers them, in this order.
-    for module in ("classify", "respond", "judge", "behaviour"):
+    for module in ("classify", "respond", "judge", "behaviour", "converse"):
         importlib.import_module(f"crisiseval.stages.{module}")
 
 

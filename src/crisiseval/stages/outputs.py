@@ -149,10 +149,10 @@ def run_by_output(
         for i, key in zip(index, part.keys, strict=True):
             keys[i] = key
         parts.append(part)
-    return _merge(parts, keys)
+    return merge_summaries(parts, keys)
 
 
-def _merge(parts: Sequence[RunSummary], keys: list[str]) -> RunSummary:
+def merge_summaries(parts: Sequence[RunSummary], keys: list[str]) -> RunSummary:
     merged = type(parts[0])()
     for f in dataclasses.fields(merged):
         if f.name == "keys":

@@ -18,7 +18,9 @@ from crisiseval.store.records import (
     JudgmentRecord,
     LabelRecord,
     ProbeRecord,
+    ResponseKind,
     ResponseRecord,
+    TurnRecord,
 )
 
 if TYPE_CHECKING:
@@ -193,15 +195,37 @@ class RecordsMixin:
         ).fetchone()
         return None if row is None else (str(row[0]), str(row[1]))
 
-    def ok_responses(self) -> list[tuple[str, str, str, str, int]]:
-        """(response_id, item_id, text, respondent, run) of every answer, in a stable order."""
+    def ok_responses(
+        self, kind: ResponseKind | None = "single"
+    ) -> list[tuple[str, str, str, str, int]]:
+        """(response_id, item_id, text, respondent, run) of every valid answer of ``kind``
+        (single-turn answers by default; None: conversations too), in a stable order."""
+        where = "status = 'ok'" + ("" if kind is None else " AND kind = ?")
         return [
             (str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]))
             for r in self._conn.execute(
                 "SELECT response_id, item_id, text, respondent, run_index FROM responses "
-                "WHERE status = 'ok' ORDER BY item_id, respondent, run_index"
+                f"WHERE {where} ORDER BY item_id, respondent, run_index",
+                () if kind is None else (kind,),
             )
         ]
+
+    def conversation_turns(
+        self, response_ids: Sequence[str] | None = None
+    ) -> dict[str, list[TurnRecord]]:
+        """The turns of conversation responses (all, or ``response_ids``), in order."""
+        wanted = set(response_ids) if response_ids is not None else None
+        out: dict[str, list[TurnRecord]] = {}
+        for rid, index, role, text, key in self._conn.execute(
+            "SELECT t.response_id, t.turn_index, t.role, t.text, t.cell_key FROM response_turns t "
+            "JOIN responses r ON r.response_id = t.response_id WHERE r.kind = 'conversation' "
+            "ORDER BY t.response_id, t.turn_index"
+        ):
+            if wanted is None or rid in wanted:
+                out.setdefault(str(rid), []).append(
+                    TurnRecord(index=int(index), role=role, text=text, cell_key=key)
+                )
+        return out
 
     def response_texts(self) -> dict[str, str | None]:
         return dict(self._conn.execute("SELECT response_id, text FROM responses").fetchall())
@@ -216,6 +240,15 @@ class RecordsMixin:
                 "JOIN responses r ON r.response_id = j.response_id "
                 f"WHERE j.origin = ? AND j.judge IN ({marks})",
                 [origin, *judges],
+            )
+        ]
+
+    def judges_of(self, origin: str) -> list[str]:
+        """The judges with judgments written by ``origin``."""
+        return [
+            str(r[0])
+            for r in self._conn.execute(
+                "SELECT DISTINCT judge FROM judgments WHERE origin = ? ORDER BY judge", (origin,)
             )
         ]
 
@@ -386,25 +419,31 @@ class RecordsMixin:
             self._conn,
         )
 
-    def responses_frame(self) -> pd.DataFrame:
+    def responses_frame(self, kind: ResponseKind = "single") -> pd.DataFrame:
+        """Responses of ``kind``: single-turn answers (what every single-turn statistic reads)
+        or conversations (``text`` is the transcript)."""
         import pandas as pd  # only the analysis commands need pandas
 
         return pd.read_sql_query(
             "SELECT response_id, item_id, respondent, run_index, text, status, tokens_out, origin "
-            "FROM responses",
+            "FROM responses WHERE kind = ?",
             self._conn,
+            params=(kind,),
         )
 
-    def judgments_frame(self) -> pd.DataFrame:
-        """Judgments joined with their response (item, respondent, answer run)."""
+    def judgments_frame(self, kind: ResponseKind = "single") -> pd.DataFrame:
+        """Judgments of responses of ``kind``, joined with their response (item, respondent,
+        answer run); ``detail`` (JSON text) holds a conversation judge's per-turn flags."""
         import pandas as pd
 
         return pd.read_sql_query(
             "SELECT j.response_id, r.item_id, r.respondent, r.run_index AS response_run, "
             "j.judge, j.judge_kind, j.run_index AS judge_run, j.label, j.score, j.status, "
-            "j.explanation, j.origin "
-            "FROM judgments j JOIN responses r ON r.response_id = j.response_id",
+            "j.explanation, j.origin, j.detail "
+            "FROM judgments j JOIN responses r ON r.response_id = j.response_id "
+            "WHERE r.kind = ?",
             self._conn,
+            params=(kind,),
         )
 
     def probes_frame(self) -> pd.DataFrame:

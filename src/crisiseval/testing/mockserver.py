@@ -102,7 +102,8 @@ def example_for_schema(
     if t == "boolean":
         return bool(h % 2)
     if t == "array":
-        return [example_for_schema(schema.get("items", {}), seed + "0", defs)]
+        n = max(1, int(schema.get("minItems", 1)))
+        return [example_for_schema(schema.get("items", {}), seed + str(i), defs) for i in range(n)]
     text = "mock reply " + seed[:8]
     max_len = schema.get("maxLength")
     return text[:max_len] if max_len else text
