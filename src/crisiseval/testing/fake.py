@@ -53,12 +53,10 @@ class FakeBackend:
         """An ``endpoint_factory`` for the engine."""
         return FakeEndpoint(name, cfg, self)
 
-    def pick(self, joined: str) -> Rule | None:
+    def pick(self, joined: str, model: str | None = None) -> Rule | None:
         with self._lock:
             for r in self.rules:
-                if (r.match is None or r.match in joined) and (
-                    r.times is None or r.served < r.times
-                ):
+                if r.matches(joined, model):
                     r.served += 1
                     return r
         return None
@@ -86,7 +84,7 @@ class FakeEndpoint:
     ) -> Completion:
         digest = messages_digest(messages)
         joined = "\n".join(str(m.get("content", "")) for m in messages)
-        rule = self.rules.pick(joined)
+        rule = self.rules.pick(joined, self.cfg.model)
         kind = rule.kind if rule is not None else "ok"
         fmt = None if schema is None or mode == "prompt" else mode
         with self.rules._lock:

@@ -6,8 +6,9 @@ asks for one) or a short text. Rules inject faults or scripted replies::
 
     {"match": "some text", "kind": "429", "times": 2, "retry_after": 0.2}
 
-``match`` is a substring of any message (absent: every request); ``times`` how many matching
-requests the rule serves (absent: all). Kinds: ``reply`` (``text``), ``429``, ``500``, ``503``,
+``match`` is a substring of any message (absent: every request); ``model`` the request's model
+id (absent: any); ``times`` how many matching requests the rule serves (absent: all); the first
+rule that matches serves the request. Kinds: ``reply`` (``text``), ``429``, ``500``, ``503``,
 ``400`` (``text`` as error message), ``timeout`` (waits ``delay`` s, default 30, before answering),
 ``reset`` (drops the connection), ``malformed`` (a body that is not JSON), ``truncated`` (a body
 cut short), ``latency`` (adds ``delay`` s, then answers normally), ``trickle`` (sends a normal
@@ -42,17 +43,27 @@ from aiohttp import web
 class Rule:
     kind: str
     match: str | None = None
+    model: str | None = None
     times: int | None = None
     text: str | None = None
     retry_after: float | None = None
     delay: float = 30.0
     served: int = 0
 
+    def matches(self, joined: str, model: str | None) -> bool:
+        """Whether the rule applies to a request (its messages joined, its model id)."""
+        return (
+            (self.match is None or self.match in joined)
+            and (self.model is None or self.model == model)
+            and (self.times is None or self.served < self.times)
+        )
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Rule:
         return cls(
             kind=str(d["kind"]),
             match=d.get("match"),
+            model=d.get("model"),
             times=d.get("times"),
             text=d.get("text"),
             retry_after=d.get("retry_after"),
@@ -165,8 +176,7 @@ def make_app(state: ServerState) -> web.Application:
         rule: Rule | None = None
         with state.lock:
             for r in state.rules:
-                matches = r.match is None or r.match in joined
-                if matches and (r.times is None or r.served < r.times):
+                if r.matches(joined, body.get("model")):
                     r.served += 1
                     rule = r
                     break
