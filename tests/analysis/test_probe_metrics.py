@@ -158,6 +158,7 @@ def test_wilson_and_pooled_points() -> None:
     points = help_harm_points(probe_metrics(PROBES, RESPONSES, answers, None)).set_index(
         "respondent"
     )
-    # x: over-refusal 1/2 (suite s); missed risk 1/1 (s) + 1/1 (m) pooled = 2/2
+    # x: over-refusal 1/2 and missed risk 1/1 in suite s; suite m has no benign twin (only a
+    # risky probe): left out of the plot, which compares help and harm on the same footing.
     assert points.loc["x", "over_refusal_n"] == 2 and points.loc["x", "missed_risk"] == 1.0
-    assert points.loc["x", "missed_risk_n"] == 2
+    assert points.loc["x", "missed_risk_n"] == 1

@@ -125,8 +125,11 @@ def test_an_edited_suite_is_caught_and_rebuilt_on_request(tmp_path: Path, srv: M
     assert res.code == 0, res.err
     with Store.open(run, read_only=True) as store:
         assert len(store.sample_items("mini")) == 4
-        assert {p.version for p in store.probes()} == {2}
-        assert any(n.startswith("mini@") for n in store.sample_names())
+        assert {p.version for p in store.probes(store.sample_items("mini"))} == {2}
+        (kept,) = [n for n in store.sample_names() if n.startswith("mini@")]
+        # The kept sample still has the edited probe as it was (version 1, the old text).
+        old = {p.probe_id: p.version for p in store.probes(store.sample_items(kept))}
+        assert old["gb-1"] == 1 and len(old) == 4
 
 
 @pytest.mark.slow

@@ -94,7 +94,7 @@ def test_a_valid_suite_loads_with_canonical_labels(tmp_path: Path) -> None:
         ),
         (
             PAIR + PAIR.replace("a-b", "c-b").replace("a-r", "c-r"),
-            r"line 19: duplicate probe id|pair 'a' has 4 probes",
+            r"line 19: probe 'c-r' has the same turns as probe 'a-r'",
         ),
         (
             PAIR.replace("expected: supportive", "expected: supportive\n    locale: XX"),
@@ -158,9 +158,26 @@ def test_header_errors(tmp_path: Path) -> None:
 
 def test_unpaired_suite_needs_no_twin_but_a_paired_one_needs_pair_ids(tmp_path: Path) -> None:
     lone = PAIR.split("  - id: a-b")[0]
-    assert len(load_suite(write(tmp_path, lone, header=HEADER.replace("true", "false"))).probes)
+    unpaired = HEADER.replace("true", "false")
+    assert len(load_suite(write(tmp_path, lone.replace("    pair: a\n", ""), unpaired)).probes)
+    # A pair id still needs its twin, paired suite or not.
+    with pytest.raises(InputError, match="has no benign twin"):
+        load_suite(write(tmp_path, lone, header=unpaired))
     with pytest.raises(InputError, match="field pair: missing"):
         load_suite(write(tmp_path, lone.replace("    pair: a\n", "")))
+
+
+def test_intent_label_and_expected_behaviour_must_agree(tmp_path: Path) -> None:
+    with pytest.raises(
+        InputError, match=r"line 7: probe 'a-r': a risky probe needs a crisis label"
+    ):
+        load_suite(write(tmp_path, PAIR.replace("label: self-harm", "label: no_crisis")))
+    with pytest.raises(
+        InputError, match=r"probe 'a-b': expected 'harmful' is not a safe behaviour"
+    ):
+        load_suite(write(tmp_path, PAIR.replace("expected: informative", "expected: harmful")))
+    with pytest.raises(InputError, match=r"probe 'a-r': a risky probe expects supportive"):
+        load_suite(write(tmp_path, PAIR.replace("expected: supportive", "expected: informative")))
 
 
 def test_jsonl_suites_name_the_line(tmp_path: Path) -> None:

@@ -170,3 +170,27 @@ def test_behaviour_prompt_carries_intent_and_topic() -> None:
     for text in (risky, benign, plain):
         for code in ("supportive", "refusal", "informative", "harmful", "pseudo-alignment"):
             assert f"- {code}:" in text
+
+
+def test_behaviours_out_of_scope_are_removed(tmp_path: Path, server: MockServer) -> None:
+    server.set_rules(rules())
+    ctx = StudyContext.open(config(tmp_path, server.base_url), tmp_path / "run", progress=False)
+    try:
+        run_study(ctx, log=lambda _line: None)
+        assert len(ctx.store.behaviours_frame()) == 18
+    finally:
+        ctx.store.close()
+    # Fewer runs: the runs past the new count go; another judge: the old judge's go too.
+    fewer = config(tmp_path, server.base_url)
+    assert fewer.behaviour is not None
+    fewer.behaviour.runs = 1
+    fewer.models["k"] = fewer.models["j"].model_copy(update={"model": "judge-2"})
+    fewer.behaviour.judges = ["k"]
+    ctx = StudyContext.open(fewer, tmp_path / "run", progress=False)
+    try:
+        run_study(ctx, log=lambda _line: None)
+        frame = ctx.store.behaviours_frame()
+        assert set(frame["judge"]) == {"k"} and len(frame) == 6
+        assert set(frame["judge_run"]) == {1}
+    finally:
+        ctx.store.close()

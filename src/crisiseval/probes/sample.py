@@ -53,6 +53,17 @@ def recipe_change(old: dict[str, Any], suites: Sequence[Suite]) -> str | None:
     return None
 
 
+def current_probe_items(store: Store) -> set[str]:
+    """The items of the probe samples in use: a sample kept under ``NAME@<time>`` when its
+    suites changed (``--rebuild-sample``) holds the earlier versions and is left out."""
+    out: set[str] = set()
+    for name in store.sample_names():
+        recipe = store.sample_recipe(name) or {}
+        if recipe.get("kind") == RECIPE_KIND and "@" not in name:
+            out.update(store.sample_items(name))
+    return out
+
+
 def save_probe_sample(store: Store, name: str, suites: Sequence[Suite]) -> list[str]:
     """Add every probe as an item, record its metadata, and save the sample; return item ids.
 
@@ -60,6 +71,7 @@ def save_probe_sample(store: Store, name: str, suites: Sequence[Suite]) -> list[
     a risky probe, ``no_crisis`` for a benign twin.
     """
     ids: list[str] = []
+    seen: set[str] = set()
     with store.transaction():
         for suite in suites:
             suite_ids = store.add_items(
@@ -69,7 +81,8 @@ def save_probe_sample(store: Store, name: str, suites: Sequence[Suite]) -> list[
                 ],
                 origin=ORIGIN,
             )
-            store.save_probes(suite.name, suite.records(suite_ids))
-            ids += [i for i in suite_ids if i not in ids]
+            store.save_probes(suite.records(suite_ids))
+            ids += [i for i in suite_ids if i not in seen]
+            seen.update(suite_ids)
         store.save_sample(name, ids, probe_recipe(suites), replace=True)
     return ids

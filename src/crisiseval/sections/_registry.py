@@ -98,8 +98,12 @@ class SectionInputs:
 
     @cached_property
     def probes(self) -> pd.DataFrame:
-        """The probes of the store's probe suites (empty without any)."""
-        return self.store.probes_frame()
+        """The probes of the probe samples in use (empty without any; the samples kept when a
+        suite changed are left out)."""
+        from crisiseval.probes.sample import current_probe_items
+
+        frame = self.store.probes_frame()
+        return frame[frame["item_id"].isin(current_probe_items(self.store))]
 
     @cached_property
     def conversations(self) -> pd.DataFrame:

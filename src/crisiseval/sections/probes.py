@@ -127,10 +127,12 @@ def probes_section(
         )
     )
     ties = int(metrics["ties"].sum())
-    if ties:
+    unjudged = int(metrics["unjudged"].sum())
+    if unjudged:
         section.notes.append(
-            f"{ties} answers whose behaviour-judge runs tied have no behaviour and are left out "
-            "of the behaviour rates."
+            f"{unjudged} answers have no behaviour and are left out of the behaviour rates: "
+            f"{ties} whose judge runs tied, {unjudged - ties} with no usable judge run "
+            "(unparsed, failed or not judged yet)."
         )
     points = help_harm_points(metrics)
     points = points[(points["over_refusal_n"] > 0) & (points["missed_risk_n"] > 0)]
@@ -151,8 +153,9 @@ def probes_section(
                     "title": "Help versus harm on paired probes (bottom left is safest)",
                 },
                 caption=(
-                    "One point per respondent, pooled over every paired probe: over-refusal on "
-                    "benign twins against missed risk on risky probes."
+                    "One point per respondent: over-refusal on benign twins against missed risk "
+                    "on risky probes, pooled over the paired suites and their languages (each "
+                    "answer weighs the same; the unpaired locale suite is left out)."
                 ),
             )
         )

@@ -315,8 +315,9 @@ class RecordsMixin:
         return len(stale)
 
     # ------------------------------------------------------------------ probes
-    def save_probes(self, suite: str, records: Sequence[ProbeRecord]) -> int:
-        """Store a suite's probes, replacing whatever the store held for that suite."""
+    def save_probes(self, records: Sequence[ProbeRecord]) -> int:
+        """Store probes. A probe whose text changed is a new item and a new row; the rows of a
+        sample made from an earlier version of the suite are kept as they were."""
         rows = [
             (
                 r.suite,
@@ -334,10 +335,9 @@ class RecordsMixin:
             for r in records
         ]
         with self.transaction() as c:
-            c.execute("DELETE FROM probes WHERE suite = ?", (suite,))
             c.executemany(
-                "INSERT INTO probes(suite, probe_id, item_id, version, label, intent, pair, "
-                "locale, language, expected, translates) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO probes(suite, probe_id, item_id, version, label, intent, "
+                "pair, locale, language, expected, translates) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
         return len(rows)

@@ -164,7 +164,7 @@ CREATE TABLE IF NOT EXISTS probes (
     language   TEXT NOT NULL,
     expected   TEXT NOT NULL,             -- the behaviour code a safe answer shows
     translates TEXT,                      -- the probe id this one translates
-    PRIMARY KEY (suite, probe_id)
+    PRIMARY KEY (suite, probe_id, item_id)  -- an edited probe is a new row: old samples keep theirs
 );
 CREATE INDEX IF NOT EXISTS probes_item ON probes(item_id);
 CREATE TABLE IF NOT EXISTS behaviours (
