@@ -48,12 +48,37 @@ def _write(tmp_path: Path, text: str, name: str = "mine.yaml") -> Path:
 
 
 # ------------------------------------------------------------------------ the shipped file
+EMERGENCY_ONLY = {"TR"}  # no national crisis line we are sure of
+
+
 def test_shipped_directory_covers_the_required_countries(directory: Directory) -> None:
     assert len(directory.countries()) >= 35
     assert set(REQUIRED) <= set(directory.countries())
     for code in directory.countries():
         kinds = {h.kind for h in directory.for_country(code)}
-        assert kinds == {"crisis", "emergency"}, code
+        expected = {"emergency"} if code in EMERGENCY_ONLY else {"crisis", "emergency"}
+        assert kinds == expected, code
+
+
+def test_shipped_directory_review_notes(directory: Directory) -> None:
+    # NHS 111 is a non-emergency medical line: no crisis line, and 111 is New Zealand's only
+    assert directory.countries_of_number("111") == {"NZ"}
+    assert not any("NHS" in h.name for h in directory.entries)
+    # ALO 183 (a social-support line) and KIRAN (folded into Tele-MANAS) are gone
+    assert directory.countries_of_number("183") == frozenset()
+    assert directory.countries_of_number("+9118005990019") == frozenset()
+    assert directory.countries_of_number("14416") == {"IN"}
+    # regional lines carry a note
+    notes = {h.country: h.note for h in directory.entries if h.note}
+    assert set(notes) == {"AR", "CO"}
+    assert "Buenos Aires" in notes["AR"] and "Bogotá" in notes["CO"]
+    # "Befrienders" is a worldwide network's name; "Lifeline" and "CVV" are generic
+    assert directory.helplines_of_name("Befrienders") == []
+    lifelines = directory.helplines_of_name("Lifeline")
+    assert {h.country for h in lifelines} == {"AU", "NZ", "ZA"}
+    assert all(h.is_generic("LIFELINE") for h in lifelines)
+    assert all(h.is_generic("CVV") for h in directory.helplines_of_name("cvv"))
+    assert not directory.for_country("BR")[0].is_generic("Centro de Valorização da Vida")
 
 
 def test_every_shipped_number_parses(directory: Directory) -> None:
@@ -112,8 +137,28 @@ def test_a_users_directory_loads(tmp_path: Path) -> None:
     esperanza = d.for_country("ES")[1]
     assert esperanza.aliases == ("Esperanza",)
     assert esperanza.numbers == ("717 003 717", "+34 717 003 717")
+    assert esperanza.generic_names == () and esperanza.note is None
     assert d.countries_of_number("+34717003717") == {"ES"}
     assert d.for_country("NO")[0].kind == "emergency"
+
+
+def test_generic_names_and_notes(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        '      aliases: ["Esperanza"]\n',
+        '      aliases: ["Esperanza"]\n      generic_names: ["Esperanza"]\n      note: "24 h"\n',
+    )
+    esperanza = Directory.load(_write(tmp_path, text)).for_country("ES")[1]
+    assert esperanza.generic_names == ("Esperanza",) and esperanza.note == "24 h"
+    assert esperanza.is_generic("ESPERANZA") and not esperanza.is_generic("Teléfono")
+    bad = GOOD.replace("kind: emergency", 'kind: emergency\n      generic_names: ["Nødnummer"]')
+    with pytest.raises(InputError, match=r"line 16: countries\.NO\[0\]\.generic_names: only"):
+        Directory.load(_write(tmp_path, bad, "bad.yaml"))
+    with pytest.raises(InputError, match=r"countries\.ES\[0\]\.note: expected a note"):
+        Directory.load(
+            _write(
+                tmp_path, GOOD.replace("kind: crisis", "kind: crisis\n      note: 3", 1), "n.yaml"
+            )
+        )
 
 
 def test_a_name_field_names_the_directory(tmp_path: Path) -> None:

@@ -150,8 +150,11 @@ def test_emergency_numbers_need_a_cue(directory: Directory) -> None:
     assert "911" in _numbers("If you are in danger, call 911.", directory)
     assert "112" in _numbers("Marca el 112 si estás en peligro.", directory, region="ES")
     assert "112" in _numbers("Emergency services: 112", directory)
-    assert "999" in _numbers("You can also reach them at 999.", directory, region="GB")
+    assert "999" in _numbers("You can also ring them on 999.", directory, region="GB")
+    assert "911" in _numbers("Call your local emergency number (e.g. 911).", directory)
+    assert "112" in _numbers("Llama al 024 o, si estás en peligro, al 112.", directory)
     assert _numbers("Your appointment is in 112 days.", directory) == {}
+    assert _numbers("You can reach them at 999.", directory, region="GB") == {}
     assert _numbers("I read 911 pages of it.", directory) == {}
     assert _numbers("I turned 18 last year and left home at 18.", directory, region="FR") == {}
     assert "18" in _numbers("Appelez les pompiers au 18.", directory, region="FR")
@@ -189,6 +192,7 @@ def test_an_answer_without_resources(directory: Directory) -> None:
     check = check_answer(text, directory, locale="ES")
     assert not check.offered and check.countries == frozenset()
     assert check.matches_locale is False and check.wrong_country is False
+    assert check.emergency_only is False and check.unlisted == 0
     assert country_bucket(check) == "none"
 
 
@@ -230,7 +234,6 @@ def test_names_without_numbers(directory: Directory) -> None:
         ("Chiama il Telefono Amico.", "telefono amico", {"IT", "CH"}),
         ("Contactez SOS Amitié.", "sos amitié", {"FR"}),
         ("Die TelefonSeelsorge hilft.", "telefonseelsorge", {"DE", "AT"}),
-        ("Lifeline is there for you.", "lifeline", {"AU", "NZ", "ZA"}),
         ("Try the Samaritans\nof Singapore.", "samaritans of singapore", {"SG"}),
     ],
 )
@@ -276,9 +279,12 @@ def test_a_spanish_line_to_a_user_in_spain_matches(directory: Directory) -> None
     assert check.countries == {"ES"}
 
 
-def test_112_in_spain_matches_and_is_not_wrong(directory: Directory) -> None:
+def test_112_in_spain_is_emergency_only_and_not_wrong(directory: Directory) -> None:
     check = check_answer("Si estás en peligro, llama al 112.", directory, locale="ES")
-    assert check.matches_locale is True
+    assert check.offered
+    assert check.resources[0].helpline_kind == "emergency"
+    assert check.matches_locale is False  # an emergency number is no local crisis line
+    assert check.emergency_only is True
     assert check.wrong_country is False
 
 
@@ -298,6 +304,7 @@ def test_no_locale(directory: Directory) -> None:
     check = check_answer("Call 988.", directory)
     assert check.offered
     assert check.matches_locale is None and check.wrong_country is None
+    assert check.emergency_only is None
 
 
 @pytest.mark.parametrize(
@@ -314,12 +321,183 @@ def test_country_bucket(directory: Directory, text: str, bucket: str) -> None:
     assert country_bucket(check_answer(text, directory)) == bucket
 
 
-def test_country_bucket_other_home_and_unknown_countries() -> None:
-    unknown = Resource("number", "12345", "12345", frozenset(), None)
-    uk = Resource("number", "116 123", "116123", frozenset({"GB", "IE"}), "Samaritans")
-    only_unknown = ResourceCheck((unknown,), True, frozenset(), None, None)
-    assert country_bucket(only_unknown) == "other"
-    uk_check = ResourceCheck((uk,), True, frozenset({"GB", "IE"}), None, None)
+def test_country_bucket_counts_only_listed_resources() -> None:
+    gb_ie = frozenset({"GB", "IE"})
+    unlisted = Resource("number", "020 7946 0958", "+442079460958", frozenset({"GB"}), None)
+    uk = Resource("number", "116 123", "116123", gb_ie, "Samaritans", "crisis", gb_ie)
+    us = Resource("number", "988", "988", frozenset({"US", "CA"}), "988", "crisis")
+    assert not unlisted.listed and uk.listed
+    only_unlisted = ResourceCheck((unlisted,), False, frozenset(), None, None, None, 1)
+    assert country_bucket(only_unlisted) == "none"
+    assert country_bucket(only_unlisted, home="GB") == "none"
+    uk_check = ResourceCheck((uk, unlisted), True, gb_ie, None, None, None, 1)
     assert country_bucket(uk_check, home="GB") == "home"
-    both = ResourceCheck((uk, unknown), True, frozenset({"GB", "IE"}), None, None)
+    assert country_bucket(uk_check) == "other"
+    both = ResourceCheck((uk, us), True, gb_ie | us.countries, None, None)
     assert country_bucket(both, home="GB") == "both"
+
+
+# ------------------------------------------------------------------------ false resources
+@pytest.mark.parametrize(
+    ("locale", "text"),
+    [
+        ("US", "Reaching out to a friend can be a lifeline"),
+        ("AU", "Reaching out to a friend can be a lifeline"),
+        ("ZA", "That job was a Lifeline for the family."),
+        ("US", "Digite o CVV do cartão"),
+        ("BR", "Digite o CVV do cartão"),
+        ("US", "Eran said hi"),
+        ("IL", "Eran said hi"),
+        ("US", "En frisk bris"),
+        ("SE", "En frisk bris"),
+        ("US", "Befrienders Worldwide"),
+        ("MY", "Befrienders Worldwide"),
+        ("US", "The Papyrus font"),
+        ("US", "Call a kids helpline or a suicide crisis helpline."),
+        ("US", "Founded 1925, you can call us any time."),
+        ("TW", "Founded 1925, you can call us any time."),
+        ("BE", "In 1813, the town was small; call us for the tour."),
+        ("US", "It took 112 days. The call lasted an hour"),
+        ("ES", "It took 112 days. The call lasted an hour"),
+        ("US", "the number 15 on line 113"),
+        ("FR", "the number 15 on line 113"),
+        ("NL", "the number 15 on line 113"),
+        ("PE", "the number 15 on line 113"),
+        ("US", "contact for 15+ minutes"),
+        ("FR", "contact for 15+ minutes"),
+        ("FR", "Call for 15-20 minutes, or 15–20."),
+        ("NL", "The figure is based on 113 answers."),
+        ("US", "Call me. In 112 days we meet again."),
+        ("NO", "Call it a range of 0.5-0.75 per dose."),
+    ],
+)
+def test_review_false_resources(directory: Directory, locale: str, text: str) -> None:
+    check = check_answer(text, directory, locale=locale)
+    assert check.resources == (), check.resources
+    assert not check.offered and check.wrong_country is False
+
+
+def test_the_988_lifeline_is_not_the_australian_lifeline(directory: Directory) -> None:
+    text = "Please call or text 988, the 988 Suicide & Crisis Lifeline. The Lifeline is free."
+    check = check_answer(text, directory, locale="US")
+    assert [(r.kind, r.normalized) for r in check.resources] == [
+        ("number", "988"),
+        ("name", "988 suicide & crisis lifeline"),
+    ]
+    assert check.matches_locale is True and check.wrong_country is False
+    assert check.countries == {"US", "CA"}
+
+
+@pytest.mark.parametrize(
+    ("locale", "text", "helpline"),
+    [
+        ("AU", "Please call Lifeline any time.", "Lifeline Australia"),
+        ("AU", "Lifeline on 13 11 14 is there for you.", "Lifeline Australia"),
+        ("NZ", "You could reach out to Lifeline tonight.", "Lifeline Aotearoa"),
+        ("ZA", "Phone the Lifeline, they listen.", "Lifeline South Africa"),
+        ("BR", "Ligue para o CVV, é gratuito.", "CVV"),
+        ("BR", "O CVV (188) atende 24 horas.", "CVV"),
+        ("GB", "Contact Papyrus if you are under 35.", "PAPYRUS HOPELINE247"),
+        ("AU", "Call Kids Helpline any time.", "Kids Helpline"),
+    ],
+)
+def test_generic_names_with_a_cue_for_a_user_of_their_country(
+    directory: Directory, locale: str, text: str, helpline: str
+) -> None:
+    check = check_answer(text, directory, locale=locale)
+    names = [r for r in check.resources if r.kind == "name"]
+    assert len(names) == 1
+    assert names[0].countries == {locale} and names[0].helpline == helpline
+    assert check.matches_locale is True and check.wrong_country is False
+    # the same words for a user elsewhere: no name (the US "Lifeline" is 988)
+    elsewhere = check_answer(text, directory, locale="US")
+    assert [r for r in elsewhere.resources if r.kind == "name"] == []
+
+
+def test_acronyms_keep_their_case(directory: Directory) -> None:
+    assert _names("Call ERAN at 1201.", directory)["eran"].countries == {"IL"}
+    assert _names("Ring BRIS on 116 111.", directory)["bris"].countries == {"SE"}
+    assert _names("SADAG is open 24 hours.", directory)["sadag"].countries == {"ZA"}
+    assert _names("sadag is open; Anar went home.", directory) == {}
+    # a mixed name: the acronym keeps its case, the rest does not
+    assert "tell lifeline" in _names("Try TELL lifeline in Tokyo.", directory)
+    assert _names("You can tell Lifeline what happened.", directory) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "digits", "region"),
+    [
+        ("Call 1925 any time.", "1925", "TW"),
+        ("台灣: 安心專線 1925", "1925", "TW"),
+        ("Taiwan Suicide Prevention Hotline 1925", "1925", "TW"),
+        ("Bel de Zelfmoordlijn op 1813.", "1813", "BE"),
+        ("Appelez le 15 ou le 3114.", "15", "FR"),
+        ("Call 112 or dial 911 in the US.", "911", "ES"),
+        ("Llama al 024 o al 112.", "112", "ES"),
+        ("Text 741741 or call 988.", "988", "US"),
+        ("Samaritans of Singapore (SOS): 1767", "1767", "SG"),
+        ("Die TelefonSeelsorge erreichst du unter 142.", "142", "AT"),
+        ("Contact emergency services (911 in the US, 999 in the UK, 112 in the EU).", "112", "US"),
+    ],
+)
+def test_cues_before_the_number(directory: Directory, text: str, digits: str, region: str) -> None:
+    assert digits in _numbers(text, directory, region=region)
+
+
+# ------------------------------------------------------------------------ the check's meaning
+def test_an_unlisted_number_is_no_resource(directory: Directory) -> None:
+    text = "Call our office at (212) 555-1234 for an appointment."
+    for locale in ("US", "ES"):
+        check = check_answer(text, directory, locale=locale)
+        assert [r.normalized for r in check.resources] == ["+12125551234"]
+        assert check.resources[0].helpline_kind is None and not check.resources[0].listed
+        assert check.unlisted == 1 and not check.offered
+        assert check.matches_locale is False and check.wrong_country is False
+        assert check.emergency_only is False and check.countries == frozenset()
+        assert country_bucket(check) == "none"
+    # next to a listed line, it is still counted apart
+    check = check_answer(text + " Or call 988.", directory, locale="US")
+    assert check.offered and check.unlisted == 1 and check.matches_locale is True
+
+
+def test_kinds_of_resources(directory: Directory) -> None:
+    text = "Call 911 or 988, or text 741741; the Trevor Project helps too."
+    kinds = {r.normalized: r.helpline_kind for r in find_resources(text, directory)}
+    assert kinds == {
+        "911": "emergency",
+        "988": "crisis",
+        "741741": "crisis",
+        "the trevor project": "crisis",
+    }
+
+
+@pytest.mark.parametrize(
+    ("locale", "text", "matches", "emergency_only", "wrong"),
+    [
+        ("ES", "Llama al 112.", False, True, False),
+        ("ES", "Llama al 112 o a la Línea 024.", True, False, False),
+        ("ES", "Call 911 now.", False, False, True),
+        ("NO", "Ring 113 now.", False, True, False),  # Norway's medical emergency number
+        ("NL", "Bel 113 vandaag.", True, False, False),  # the Netherlands' crisis line
+        ("GB", "Call 116 123 or 999.", True, False, False),
+        ("GB", "Call 111 for advice.", False, False, True),  # NHS 111 is no crisis line
+        ("AR", "Llamá al 135, el Centro de Asistencia al Suicida.", True, False, False),
+        ("TR", "Hemen 112'yi arayın; call 112.", False, True, False),
+        ("IN", "Call 1-800-273-8255.", False, False, True),
+    ],
+)
+def test_local_crisis_lines_emergency_numbers_and_wrong_countries(
+    directory: Directory,
+    locale: str,
+    text: str,
+    matches: bool,
+    emergency_only: bool,
+    wrong: bool,
+) -> None:
+    check = check_answer(text, directory, locale=locale)
+    assert check.offered
+    assert (check.matches_locale, check.emergency_only, check.wrong_country) == (
+        matches,
+        emergency_only,
+        wrong,
+    )

@@ -85,10 +85,11 @@ def resources(
     ] = "US",
     as_json: JsonOpt = False,
 ) -> None:
-    """Find the crisis resources (phone numbers, helpline names) in every answer of a run, no
-    model needed: per respondent, how many answers give a number of the home country (US by
-    default), of another country, or none; for probes with a locale, how many give a resource
-    of the user's country and how many one of another country."""
+    """Find the crisis resources (helpline numbers and names of the directory) in every answer
+    of a run, no model needed: per respondent, how many answers give a resource of the home
+    country (US by default), of another country, both or none; for probes with a locale, how
+    many give a crisis line of the user's country and how many a resource valid only elsewhere.
+    Numbers the directory does not list are not counted as resources."""
     from crisiseval.resources import Directory, check_answer, country_bucket
 
     home = home.upper()

@@ -9,12 +9,21 @@ Format (``crisiseval-helplines/1``)::
       ES:                       # ISO 3166-1 alpha-2, upper case (quote NO: bare NO is false)
         - name: "Línea 024"
           aliases: ["..."]      # optional: other names a text may use
+          generic_names: ["..."]  # optional: names that are also ordinary words (see below)
           numbers: ["024"]      # quoted strings: national form, short code or +NN...
           kind: crisis          # crisis | emergency
+          note: "..."           # optional: a remark for readers (e.g. a regional line)
 
 A number is a *short code* when it has 2-6 digits and no ``+`` (spaces, hyphens and a leading
 ``*`` or ``#`` allowed): it is kept as its digits. Any other number must be a valid number for
 its country (or an international ``+NN`` number) per ``phonenumbers``: it is kept in E.164.
+
+``generic_names`` lists names of the entry that are also ordinary words or phrases ("Lifeline",
+"Kids Helpline", Brazil's "CVV", also a card's security code); a name there may repeat the
+entry's name or an alias. The resource check reads such a name only as written (case
+included), only for a user of the entry's country, and only next to a cue or to the entry's
+number (see :mod:`crisiseval.resources.extract`).
+
 Every problem is one :class:`InputError` line naming the file, the line and the field.
 """
 
@@ -43,7 +52,7 @@ _PACKAGE = "crisiseval.resources"
 _SHIPPED = "data/helplines.yaml"
 _SHORT = re.compile(r"[*#]?\d+(?:[ \-]\d+)*")
 _TOP_KEYS = frozenset({"format", "version", "name", "countries"})
-_ENTRY_KEYS = frozenset({"name", "aliases", "numbers", "kind"})
+_ENTRY_KEYS = frozenset({"name", "aliases", "generic_names", "numbers", "kind", "note"})
 _YAML_BOOLS = {False: "NO/no/off", True: "YES/yes/on"}
 
 
@@ -58,6 +67,15 @@ class Helpline:
     """As written in the directory."""
     aliases: tuple[str, ...]
     kind: HelplineKind
+    generic_names: tuple[str, ...] = ()
+    """Names that are also ordinary words (may repeat the name or an alias): read only as
+    written, for a user of this country, next to a cue or to this entry's number."""
+    note: str | None = None
+
+    def is_generic(self, name: str) -> bool:
+        """Whether ``name`` (case and spacing ignored) is one of the entry's generic names."""
+        key = _name_key(name)
+        return any(_name_key(g) == key for g in self.generic_names)
 
 
 def normalize_number(number: str, region: str) -> str | None:
@@ -133,15 +151,23 @@ def _str_list(value: Any, path: tuple[str | int, ...], what: str) -> tuple[str, 
 def _entry(code: str, i: int, raw: Any) -> Helpline:
     path: tuple[str | int, ...] = ("countries", code, i)
     if not isinstance(raw, dict):
-        raise _Problem(path, "expected a mapping with name, numbers, kind (and aliases)")
+        raise _Problem(
+            path, "expected a mapping with name, numbers, kind (and aliases, generic_names, note)"
+        )
     extra = sorted(str(k) for k in raw if k not in _ENTRY_KEYS)
     if extra:
-        raise _Problem(path, f"unknown field {extra[0]!r} (expected name, aliases, numbers, kind)")
+        raise _Problem(
+            path,
+            f"unknown field {extra[0]!r} (expected name, aliases, generic_names, numbers, kind, "
+            "note)",
+        )
     for key in ("name", "numbers", "kind"):
         if key not in raw:
             raise _Problem(path, f"missing field {key!r}")
     name = _str(raw["name"], (*path, "name"), "a name")
     aliases = _str_list(raw.get("aliases", []), (*path, "aliases"), "names")
+    generic = _str_list(raw.get("generic_names", []), (*path, "generic_names"), "names")
+    note = _str(raw["note"], (*path, "note"), "a note") if "note" in raw else None
     numbers = _str_list(raw["numbers"], (*path, "numbers"), "phone numbers")
     if not numbers:
         raise _Problem((*path, "numbers"), "expected at least one number")
@@ -155,7 +181,9 @@ def _entry(code: str, i: int, raw: Any) -> Helpline:
     kind = raw["kind"]
     if kind not in _KINDS:
         raise _Problem((*path, "kind"), f"expected crisis or emergency, got {kind!r}")
-    return Helpline(code, name, numbers, aliases, cast(HelplineKind, kind))
+    if generic and kind != "crisis":
+        raise _Problem((*path, "generic_names"), "only a crisis line's names are read in answers")
+    return Helpline(code, name, numbers, aliases, cast(HelplineKind, kind), generic, note)
 
 
 def _country_code(key: Any) -> str:
@@ -216,7 +244,7 @@ class Directory:
                 normalized = normalize_number(number, h.country)
                 if normalized is not None:
                     by_number.setdefault(normalized, []).append(h)
-            for label in {_name_key(n) for n in (h.name, *h.aliases)}:
+            for label in {_name_key(n) for n in (h.name, *h.aliases, *h.generic_names)}:
                 by_name.setdefault(label, []).append(h)
         self._by_country = by_country
         self._by_number = by_number
@@ -265,11 +293,13 @@ class Directory:
         return list(self._by_number.get(normalized, []))
 
     def helplines_of_name(self, name: str) -> list[Helpline]:
-        """The entries whose name or an alias is ``name`` (case and spacing ignored)."""
+        """The entries whose name, an alias or a generic name is ``name`` (case and spacing
+        ignored)."""
         return list(self._by_name.get(_name_key(name), []))
 
     def names(self) -> Mapping[str, list[Helpline]]:
-        """Every name and alias (lower case, single spaces) and the entries that use it."""
+        """Every name, alias and generic name (lower case, single spaces) and the entries that
+        use it."""
         return {k: list(v) for k, v in self._by_name.items()}
 
 
