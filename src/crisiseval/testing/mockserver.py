@@ -17,8 +17,9 @@ well-formed reply with no choices).
 
 Control API: ``POST /_control/rules`` (JSON list; replaces the rules), ``GET /_control/log`` (one
 entry per request: time, path, digest of the messages, response_format type, outcome, auth header
-present), ``POST /_control/reset``. ``MockServer.max_in_flight`` is the most requests handled at
-once (for concurrency tests).
+present), ``POST /_control/reset``. ``throttle_above=N`` answers 429 (with a short Retry-After)
+to a request that arrives while more than N are in flight. ``MockServer.max_in_flight`` is the
+most requests handled at once (for concurrency tests).
 
 Requires ``aiohttp`` (installed with the ``dev`` extra). Run standalone with
 ``python -m crisiseval.testing.mockserver --port 8000 --latency 0.1``.
@@ -81,6 +82,12 @@ class ServerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: int = 0  # chat requests being handled now
     max_in_flight: int = 0  # high-water mark of in_flight since start (or the last reset)
+    throttle_above: int | None = None  # 429 (Retry-After) while more requests are in flight
+    throttle_retry_after: float = 0.05
+    arrivals: list[int] = field(default_factory=list)  # in_flight as each chat request arrives
+    throttled: int = 0  # requests answered 429 by throttle_above
+    unique_text: bool = False  # free-text replies carry a counter: identical requests differ
+    served: int = 0
 
 
 def messages_digest(messages: list[dict[str, Any]]) -> str:
@@ -144,7 +151,18 @@ def make_app(state: ServerState) -> web.Application:
         with state.lock:
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            state.arrivals.append(state.in_flight)
+            overloaded = state.throttle_above is not None and state.in_flight > state.throttle_above
+            state.throttled += int(overloaded)
         try:
+            if overloaded:
+                if state.latency:
+                    await asyncio.sleep(state.latency / 5)
+                return web.json_response(
+                    {"error": {"message": "too many requests in flight", "type": "mock"}},
+                    status=429,
+                    headers={"Retry-After": str(state.throttle_retry_after)},
+                )
             return await _chat(request)
         finally:
             with state.lock:
@@ -244,6 +262,11 @@ def make_app(state: ServerState) -> web.Application:
                 schema = rf.get("schema")
             if schema:
                 text = json.dumps(example_for_schema(schema, digest))
+            elif state.unique_text:
+                with state.lock:
+                    state.served += 1
+                    n = state.served
+                text = f"Mock answer {digest} #{n}."
             else:
                 text = f"Mock answer {digest}."
         return web.json_response(_completion(text, str(body.get("model")), len(joined)))
@@ -288,11 +311,15 @@ class MockServer:
         latency: float = 0.0,
         api_key: str | None = None,
         reject_json_schema: bool = False,
+        throttle_above: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.state = ServerState(
-            latency=latency, api_key=api_key, reject_json_schema=reject_json_schema
+            latency=latency,
+            api_key=api_key,
+            reject_json_schema=reject_json_schema,
+            throttle_above=throttle_above,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -369,9 +396,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")
     p.add_argument("--reject-json-schema", action="store_true")
+    p.add_argument(
+        "--throttle-above", type=int, help="answer 429 while more requests are in flight"
+    )
+    p.add_argument(
+        "--unique-text",
+        action="store_true",
+        help="free-text replies differ even for identical requests (as real samples do)",
+    )
     p.add_argument("--rules", help="JSON file with a list of rules")
     args = p.parse_args(argv)
-    state = ServerState(latency=args.latency, reject_json_schema=args.reject_json_schema)
+    state = ServerState(
+        latency=args.latency,
+        reject_json_schema=args.reject_json_schema,
+        throttle_above=args.throttle_above,
+        unique_text=args.unique_text,
+    )
     if args.rules:
         with open(args.rules, encoding="utf-8") as fh:
             state.rules = [Rule.from_dict(d) for d in json.load(fh)]
