@@ -40,6 +40,14 @@ class Limits(_Strict):
     reasks: int = Field(
         default=2, ge=0, le=10, description="re-asks after an invalid structured output"
     )
+    adaptive: bool = Field(
+        default=True,
+        description="halve the calls in flight when the server pushes back (429, timeouts, "
+        "503) and grow them back by about one per round of successes, within concurrency",
+    )
+    min_concurrency: int = Field(
+        default=1, ge=1, description="the adaptive limit never goes below this"
+    )
 
 
 class Price(_Strict):
@@ -55,6 +63,12 @@ class ModelConfig(_Strict):
     provider: Literal["openai", "llama_cpp"] = "openai"
     model: str = Field(default="", description="the model id sent to the endpoint")
     base_url: str | None = None
+    base_urls: list[str] = Field(
+        default_factory=list,
+        description="more replicas of the same model (e.g. vLLM servers): calls are spread over "
+        "base_url and these, each to the replica with the fewest calls in flight; the cache "
+        "identity stays base_url's",
+    )
     api_key_env: str | None = None
     gguf: str | None = Field(
         default=None, description="llama_cpp: path to a GGUF file (default: the embedded model)"
@@ -70,17 +84,94 @@ class ModelConfig(_Strict):
         "label or score only. The explanation is most of what a classifier or judge writes: a "
         "cap makes a small local model several times faster",
     )
+    kind: Literal["chat", "guard", "moderation"] = Field(
+        default="chat",
+        description="as classifier: chat (an LLM asked for a label, the study's way), guard (a "
+        "guard model that answers in its own format: guard_format), moderation (an "
+        "OpenAI-compatible /moderations endpoint; crisiseval.guards maps its scores)",
+    )
+    guard_format: str | None = Field(
+        default=None,
+        description="kind guard: llama-guard-3, qwen3guard or yes-no (crisiseval.guards)",
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
     price: Price | None = None
+    batch: bool = Field(
+        default=False,
+        description="send this model's calls as provider batches (files + batches API of an "
+        "OpenAI-compatible endpoint; docs/batch.md): cheaper, hours instead of seconds",
+    )
+    batch_poll_s: float = Field(
+        default=30.0, gt=0, description="seconds between two looks at an open batch"
+    )
+    batch_max_wait_s: float = Field(
+        default=90_000.0,
+        gt=0,
+        description="how long one run waits for its open batches (default 25 h: the 24 h "
+        "window and some margin); then it returns, the cells stay submitted and the next run "
+        "resumes polling",
+    )
+    batch_price: Price | None = Field(
+        default=None, description="USD per million tokens in a batch (default: see batch_discount)"
+    )
+    batch_discount: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="without batch_price: the share taken off the list price in a batch (0.5: "
+        "half price, as OpenAI and Anthropic charge)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
+        if self.batch and self.provider != "openai":
+            raise ValueError("batch: true needs an OpenAI-compatible model (provider: openai)")
+        if self.batch and getattr(self, "kind", "chat") == "moderation":
+            raise ValueError("batch: true is for chat-completion models, not kind: moderation")
         if self.provider == "openai" and not self.base_url:
             raise ValueError("an openai-compatible model needs base_url")
         if self.provider == "openai" and not self.model:
             raise ValueError("an openai-compatible model needs model (the model id)")
+        if self.base_urls and self.provider != "openai":
+            raise ValueError("base_urls is for openai-compatible models")
+        for url in self.base_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"base_urls: {url!r} is not an http(s) URL")
         return self
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> ModelConfig:
+        if self.kind == "guard":
+            if not self.guard_format:
+                raise ValueError("a guard model needs guard_format")
+            from crisiseval.guards import format_names
+
+            if self.guard_format not in format_names():
+                raise ValueError(
+                    f"unknown guard_format {self.guard_format!r} (known: "
+                    f"{', '.join(format_names())})"
+                )
+        elif self.guard_format is not None:
+            raise ValueError("guard_format is for kind: guard")
+        if self.kind == "moderation" and self.provider != "openai":
+            raise ValueError("kind: moderation needs an OpenAI-compatible endpoint")
+        if self.kind == "moderation" or (
+            self.kind == "guard" and self.guard_format != "yes-no"
+        ):
+            # The input is the whole conversation such a classifier reads: a re-ask would be
+            # classified with it. A reply it cannot read is unparsed at once.
+            if "reasks" in self.limits.model_fields_set and self.limits.reasks:
+                raise ValueError(
+                    f"limits.reasks: a {self.kind} classifier is not re-asked (the re-ask would "
+                    "be classified with the input): leave reasks out or set 0"
+                )
+            self.limits.reasks = 0
+        return self
+
+    def all_base_urls(self) -> list[str]:
+        """base_url, then the replicas of ``base_urls`` (each once)."""
+        return list(dict.fromkeys([u for u in [self.base_url, *self.base_urls] if u]))
 
 
 class ClassifyConfig(_Strict):
@@ -88,6 +179,11 @@ class ClassifyConfig(_Strict):
     runs: int = Field(default=3, ge=1)
     majority_of: str | None = Field(
         default=None, description="the classifier whose majority label drives judging"
+    )
+    trained: dict[str, str] = Field(
+        default_factory=dict,
+        description="trained classifiers: name -> the model file `crisiseval triage train` "
+        "wrote (relative to this file); they label every item locally, no model call",
     )
 
 
@@ -229,6 +325,25 @@ class StudyConfig(_Strict):
         return list(judges), runs
 
     @model_validator(mode="after")
+    def _classifier_kinds(self) -> StudyConfig:
+        c = self.classify
+        if c is None:
+            return self
+        for name in c.trained:
+            if name in c.models:
+                raise ValueError(
+                    f"classify.trained: {name!r} is also in classify.models (give it one name)"
+                )
+        label_source = c.majority_of or c.models[0]
+        cfg = self.models.get(label_source)
+        if cfg is not None and cfg.kind != "chat" and self.judge:
+            raise ValueError(
+                f"classify.majority_of: the labels that drive judging come from an LLM classifier "
+                f"(kind chat); {label_source!r} is kind {cfg.kind} (set majority_of)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refs(self) -> StudyConfig:
         names: list[tuple[str, str]] = []
         if self.classify:
@@ -354,6 +469,8 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> None:
     for m in cfg.models.values():
         m.gguf = fix(m.gguf)
     cfg.taxonomy = fix(cfg.taxonomy)
+    if cfg.classify:
+        cfg.classify.trained = {k: str(fix(v)) for k, v in cfg.classify.trained.items()}
     if cfg.judge:
         cfg.judge.rubric = fix(cfg.judge.rubric)
     if cfg.respond:

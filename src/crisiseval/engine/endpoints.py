@@ -143,12 +143,24 @@ class OpenAIEndpoint:
         # Retries are ours (bounded, Retry-After aware), not the SDK's.
         import openai  # imported by the commands that call a model, not by every command
 
-        self.client = openai.AsyncOpenAI(
-            api_key=key,
-            base_url=cfg.base_url,
-            timeout=cfg.limits.timeout_s,
-            max_retries=0,
-        )
+        # One client per replica (base_url, then base_urls); a call goes to the replica with the
+        # fewest calls in flight (ties: in turn).
+        self.clients = [
+            openai.AsyncOpenAI(
+                api_key=key, base_url=url, timeout=cfg.limits.timeout_s, max_retries=0
+            )
+            for url in cfg.all_base_urls()
+        ]
+        self.client = self.clients[0]
+        self.in_flight = [0] * len(self.clients)
+        self.served = [0] * len(self.clients)
+        self._turn = 0
+
+    def _pick(self) -> int:
+        n = len(self.clients)
+        start = self._turn
+        self._turn = (self._turn + 1) % n
+        return min(range(n), key=lambda i: (self.in_flight[i], (i - start) % n))
 
     async def complete(
         self,
@@ -171,8 +183,11 @@ class OpenAIEndpoint:
                 kwargs["response_format"] = {"type": "json_object", "schema": schema}
         import openai
 
+        replica = self._pick()
+        self.in_flight[replica] += 1
+        self.served[replica] += 1
         try:
-            resp = await self.client.chat.completions.create(
+            resp = await self.clients[replica].chat.completions.create(
                 model=self.cfg.model,
                 messages=messages,  # type: ignore[arg-type]
                 **kwargs,
@@ -202,6 +217,8 @@ class OpenAIEndpoint:
         except (openai.OpenAIError, ValueError) as exc:  # a body that is not valid JSON, etc.
             msg = f"malformed response body: {type(exc).__name__}: {exc}"
             raise InfraError("bad_response", _redact(msg, self._key)[:500]) from exc
+        finally:
+            self.in_flight[replica] -= 1
         if not resp.choices:
             raise InfraError("bad_response", "the response had no choices")
         choice = resp.choices[0]
@@ -215,7 +232,8 @@ class OpenAIEndpoint:
         )
 
     async def aclose(self) -> None:
-        await self.client.close()
+        for client in self.clients:
+            await client.close()
 
 
 # ---------------------------------------------------------------------------- llama.cpp in-process
@@ -398,7 +416,79 @@ class LlamaCppEndpoint:
         return None
 
 
+# ---------------------------------------------------------------------------- moderation
+def _moderation_error(exc: Exception, key: str | None, timeout_s: float) -> InfraError:
+    """The :class:`InfraError` of an exception from the openai SDK's moderation call."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return InfraError("timeout", f"timed out after {timeout_s}s")
+    if isinstance(exc, openai.APIConnectionError):
+        return InfraError("connection", _redact(f"connection error: {exc}", key))
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        body = _redact(str(getattr(exc, "body", "") or exc.message), key)[:500]
+        kind = (
+            "rate_limit"
+            if status == 429
+            else "timeout"
+            if status == 408
+            else "server"
+            if status >= 500 or status == 409
+            else f"http_{status}"
+        )
+        return InfraError(
+            kind,
+            f"HTTP {status}: {body}",
+            retry_after=_retry_after(exc.response.headers),
+            status=status,
+            body=body,
+        )
+    msg = f"malformed response body: {type(exc).__name__}: {exc}"
+    return InfraError("bad_response", _redact(msg, key)[:500])
+
+
+class OpenAIModerationEndpoint(OpenAIEndpoint):
+    """An OpenAI-compatible ``/moderations`` endpoint (``kind: moderation``).
+
+    It classifies the text of the user messages (joined by newlines) and returns the result —
+    ``flagged``, ``categories`` and ``category_scores`` as the endpoint names them — as JSON text;
+    what the scores mean is for the caller's output parser. No tokens are counted.
+    """
+
+    def __init__(self, name: str, cfg: ModelConfig) -> None:
+        super().__init__(name, cfg)
+        self.identity = "moderation:" + endpoint_identity(cfg)
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        schema: dict[str, Any] | None,
+        schema_name: str,
+        mode: StructuredMode,
+        seed: int,
+    ) -> Completion:
+        import json
+
+        import openai
+
+        text = "\n".join(m["content"] for m in messages if m.get("role") == "user")
+        try:
+            resp = await self.client.moderations.create(model=self.cfg.model, input=text)
+        except (openai.OpenAIError, ValueError) as exc:
+            raise _moderation_error(exc, self._key, self.cfg.limits.timeout_s) from exc
+        if not resp.results:
+            raise InfraError("bad_response", "the moderation response had no results")
+        result = resp.results[0].model_dump(
+            mode="json", by_alias=True, include={"flagged", "categories", "category_scores"}
+        )
+        return Completion(text=json.dumps(result, sort_keys=True), tokens_in=0, tokens_out=0)
+
+
 def make_endpoint(name: str, cfg: ModelConfig) -> Endpoint:
     if cfg.provider == "llama_cpp":
         return LlamaCppEndpoint(name, cfg)
+    if cfg.kind == "moderation":
+        return OpenAIModerationEndpoint(name, cfg)
     return OpenAIEndpoint(name, cfg)

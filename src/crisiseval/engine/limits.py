@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 
@@ -56,3 +57,72 @@ def backoff_delay(
     if retry_after is not None:
         delay = max(delay, retry_after + rng.random() * 0.1)
     return delay
+
+
+class AdaptiveLimit:
+    """How many calls may be in flight to one endpoint now: additive increase while calls
+    succeed, multiplicative decrease when the server pushes back (429, timeouts, 503).
+
+    It starts at the configured maximum (``limits.concurrency``) and never leaves
+    ``[minimum, maximum]``. A push-back halves the limit once per round of calls: a call that
+    was sent before the last decrease cannot cause another (its signal predates the cut), so a
+    burst of 429s from one overload is one halving, not many. Each success adds ``1/limit``, so
+    the limit grows by about one per round of successful calls.
+    """
+
+    def __init__(self, maximum: int, minimum: int = 1, *, adaptive: bool = True) -> None:
+        self.maximum = maximum
+        self.minimum = max(1, min(minimum, maximum))
+        self.adaptive = adaptive
+        self.limit = float(maximum)
+        self.in_flight = 0
+        self.decreases = 0
+        self._cut_at = 0.0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def current(self) -> int:
+        return max(self.minimum, int(self.limit + 1e-9))
+
+    async def acquire(self) -> float:
+        """Wait for a slot; returns the time the call starts (for :meth:`push_back`)."""
+        while self.in_flight >= self.current:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if not fut.done():
+                    fut.cancel()
+        self.in_flight += 1
+        return time.monotonic()
+
+    def release(self) -> None:
+        """Free a slot (synchronous: safe in a cancelled call's cleanup)."""
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        free = self.current - self.in_flight
+        while free > 0 and self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                free -= 1
+
+    def success(self) -> None:
+        if self.adaptive and self.limit < self.maximum:
+            self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
+            self._wake()
+
+    def push_back(self, started: float) -> bool:
+        """The server refused a call started at ``started``; returns whether the limit fell."""
+        if not self.adaptive or started < self._cut_at:
+            return False
+        new = max(float(self.minimum), self.limit / 2.0)
+        if new >= self.limit:
+            return False
+        self.limit = new
+        self.decreases += 1
+        self._cut_at = time.monotonic()
+        return True

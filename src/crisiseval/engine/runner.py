@@ -11,9 +11,13 @@
 * Output: an :class:`~crisiseval.engine.outputs.OutputParser` (a pydantic model is wrapped in
   :class:`~crisiseval.engine.outputs.JsonOutput`) validates the reply; a reply it rejects is
   re-asked a bounded number of times, then the cell is ``unparsed`` with the raw text kept.
-* Seams: ``endpoint_factory`` makes the endpoint of a model (tests inject an in-process fake; a
-  batch backend plugs in here); the state of one call to :meth:`Engine.run` lives in a
-  :class:`_Run`; cost has one formula (:func:`~crisiseval.engine.cost.cost_usd`).
+* Batches: the cells of a model with ``batch: true`` skip the workers and go to a provider
+  batch (:class:`~crisiseval.engine.batch.BatchRun`): submitted, polled, collected; ``submitted``
+  ones are followed in the batch that holds them, so a killed run resumes polling.
+* Seams: ``endpoint_factory`` makes the endpoint of a model (tests inject an in-process fake); the
+  state of one call to :meth:`Engine.run` lives in a :class:`_Run`; cost has one formula
+  (:func:`~crisiseval.engine.cost.cost_usd`; batch prices from
+  :func:`~crisiseval.engine.batch.batch_price`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from crisiseval.config import ModelConfig, Price
+from crisiseval.engine.batch import BatchProgress, BatchRun, batch_price
 from crisiseval.engine.cells import CallSpec, cell_key
 from crisiseval.engine.cost import Estimate, cost_usd, estimate
 from crisiseval.engine.endpoints import (
@@ -147,6 +152,50 @@ class _Run:
         except BaseException:
             self.buffer[:0] = rows  # not lost: the final flush (or the caller) sees them again
             raise
+
+    def account(self, o: CellOutcome) -> None:
+        """Count a result written by the batch path (workers count in :meth:`do_cell`)."""
+        s = self.summary
+        s.tokens_in += o.tokens_in
+        s.tokens_out += o.tokens_out
+        if o.cost_usd is not None:
+            s.cost_usd += o.cost_usd
+        if o.status == "done":
+            s.done += 1
+        elif o.status == "unparsed":
+            s.unparsed += 1
+        else:
+            s.failed += 1
+            s.failures[o.error_kind or "unknown"] += 1
+        s.pending -= 1
+
+    async def batches(
+        self, name: str, jobs: list[_Job], progress: BatchProgress, tick: Callable[[], None]
+    ) -> None:
+        """The batch path of one model: its cells submitted (or followed) as provider batches."""
+        e = self.engine
+
+        def on_result(o: CellOutcome) -> None:
+            self.account(o)
+            tick()
+
+        specs = {j.key: j.spec for j in jobs}
+        run = BatchRun(
+            store=e.store,
+            name=name,
+            cfg=e.model(name),
+            identity=e.endpoint(name).identity,
+            parser=self.parser,
+            params=e.params(name),
+            price=e.price(name),
+            specs=specs,
+            progress=progress,
+            on_result=on_result,
+        )
+        await run.run()
+        left = sum(1 for st in e.store.cells.statuses(list(specs)).values() if st == "submitted")
+        self.summary.submitted += left  # still in an open batch: the next run collects them
+        self.summary.pending -= left
 
     # ------------------------------------------------------------------ workers
     async def worker(self, name: str, queue: asyncio.Queue[_Job], tick: Callable[[], None]) -> None:
@@ -308,12 +357,15 @@ class Engine:
             if not connect:
                 continue
             self.endpoint(name)
-            if cfg.provider == "openai" and cfg.base_url and self.endpoint_factory is make_endpoint:
-                check_reachable(name, cfg.base_url)
+            if cfg.provider == "openai" and self.endpoint_factory is make_endpoint:
+                for url in cfg.all_base_urls():
+                    check_reachable(name, url)
 
     def price(self, name: str) -> Price | None:
+        """The price of a call of ``name``: its list price, or for a batch model the batch price."""
         cfg = self.model(name)
-        return cfg.price or self.prices.get(cfg.model) or self.prices.get(name)
+        listed = cfg.price or self.prices.get(cfg.model) or self.prices.get(name)
+        return batch_price(cfg, listed) if cfg.batch else listed
 
     def params(self, name: str) -> dict[str, Any]:
         return dict(self.model(name).params)
@@ -385,22 +437,29 @@ class Engine:
         jobs = self._register(specs, parser, summary)
         status = self.store.cells.statuses(list(jobs))
         todo: dict[str, list[_Job]] = defaultdict(list)
+        batched: dict[str, list[_Job]] = defaultdict(list)
         for key, job in jobs.items():
             st = status.get(key)
             if st in ("done", "unparsed"):
                 summary.cached += 1
+            elif self.model(job.spec.model).batch:
+                batched[job.spec.model].append(job)  # submitted, or followed in its batch
             elif st == "submitted":
                 summary.submitted += 1  # a provider batch holds it: not sent twice
             else:
                 todo[job.spec.model].append(job)
-        n_todo = sum(len(v) for v in todo.values())
+        n_todo = sum(len(v) for v in todo.values()) + sum(len(v) for v in batched.values())
         summary.pending = n_todo
         if n_todo == 0:
             await state.close()
             return summary
 
         state.writer = asyncio.create_task(state.write_loop())
-        progress = CallProgress(self.progress, self.console, description, n_todo)
+        progress = (
+            BatchProgress(self.progress, self.console, description, n_todo)
+            if batched
+            else CallProgress(self.progress, self.console, description, n_todo)
+        )
         progress.start()
         failed_before = [0]
 
@@ -425,6 +484,9 @@ class Engine:
                 limit = 1 if cfg.provider == "llama_cpp" else cfg.limits.concurrency
                 n = min(limit, len(model_jobs))
                 workers += [asyncio.create_task(state.worker(name, queue, tick)) for _ in range(n)]
+            for name, model_jobs in batched.items():
+                assert isinstance(progress, BatchProgress)
+                workers.append(asyncio.create_task(state.batches(name, model_jobs, progress, tick)))
             await asyncio.gather(*workers)
             writer = state.writer
             failure = writer.exception() if writer.done() and not writer.cancelled() else None

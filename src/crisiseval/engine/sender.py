@@ -1,10 +1,12 @@
 """Sending: one completion from one endpoint, within its limits, retried when it is worth it.
 
 Per endpoint the sender keeps the structured-output mode that works (falling back from
-``json_schema`` to ``json_object`` to schema-in-prompt when a server rejects one) and the
-requests/tokens-per-minute buckets. Each attempt has a wall-clock deadline (``timeout_s``) around
-the whole request, so a server that trickles bytes cannot hold a call past it; a missed deadline
-is a ``timeout`` failure, retried like one.
+``json_schema`` to ``json_object`` to schema-in-prompt when a server rejects one), the
+requests/tokens-per-minute buckets and the adaptive limit of calls in flight
+(:class:`~crisiseval.engine.limits.AdaptiveLimit`: halved when the server pushes back with a 429,
+a timeout or a 503, grown back while calls succeed). Each attempt has a wall-clock deadline
+(``timeout_s``) around the whole request, so a server that trickles bytes cannot hold a call past
+it; a missed deadline is a ``timeout`` failure, retried like one.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from typing import Any
 from crisiseval.config import ModelConfig
 from crisiseval.engine.cells import max_tokens_of, messages_tokens
 from crisiseval.engine.endpoints import Completion, Endpoint, InfraError, StructuredMode
-from crisiseval.engine.limits import TokenBucket, backoff_delay
+from crisiseval.engine.limits import AdaptiveLimit, TokenBucket, backoff_delay
 
 log = logging.getLogger("crisiseval.engine")
+
+PUSH_BACK = frozenset({"rate_limit", "timeout"})
+"""Failures that mean "too much at once" (with HTTP 503, :func:`_pushes_back`)."""
 
 PROMPT_MODE_TEMPLATE = (
     "\n\nReply with only one JSON object that matches this JSON schema, and nothing else:\n{schema}"
@@ -35,6 +40,10 @@ class SendFailed(Exception):
         super().__init__(error.message)
         self.error = error
         self.attempts = attempts
+
+
+def _pushes_back(err: InfraError) -> bool:
+    return err.kind in PUSH_BACK or err.status == 503
 
 
 def initial_mode(cfg: ModelConfig) -> StructuredMode:
@@ -58,6 +67,7 @@ class Sender:
         lim = self.cfg.limits
         self.rpm = TokenBucket(lim.rpm) if lim.rpm else None
         self.tpm = TokenBucket(lim.tpm) if lim.tpm else None
+        self.slots = AdaptiveLimit(lim.concurrency, lim.min_concurrency, adaptive=lim.adaptive)
 
     async def send(
         self,
@@ -85,9 +95,18 @@ class Sender:
             if self.tpm is not None:
                 est = messages_tokens(sent) + max_tokens_of(params)
                 await self.tpm.acquire(est)
+            started = await self.slots.acquire()
             try:
                 comp = await self._attempt(sent, params, schema, schema_name, mode, seed)
             except InfraError as err:
+                self.slots.release()
+                if _pushes_back(err) and self.slots.push_back(started):
+                    log.info(
+                        "model %s: %s; calls in flight limited to %d",
+                        self.name,
+                        err.kind,
+                        self.slots.current,
+                    )
                 if self._downgrade(mode, err, schema):
                     attempt -= 1  # the server refused the format, not the call: not a retry
                     continue
@@ -115,6 +134,11 @@ class Sender:
                 )
                 await asyncio.sleep(delay)
                 continue
+            except BaseException:
+                self.slots.release()
+                raise
+            self.slots.release()
+            self.slots.success()
             if self.tpm is not None:
                 self.tpm.adjust(comp.tokens_in + comp.tokens_out - est)
             return comp, attempt

@@ -195,12 +195,18 @@ class Journal:
             )
 
     def batches(self, *, open_only: bool = False) -> list[BatchRecord]:
+        where = (
+            "WHERE state NOT IN ('completed', 'failed', 'expired', 'cancelled')"
+            if open_only
+            else ""
+        )
+        return self._batches(where, ())
+
+    def _batches(self, where: str, params: tuple[Any, ...]) -> list[BatchRecord]:
         sql = (
             "SELECT batch_id, model, endpoint, state, n_cells, input_file_id, output_file_id, "
-            "error_file_id, error, created_at, updated_at FROM batches"
+            f"error_file_id, error, created_at, updated_at FROM batches {where}"
         )
-        if open_only:
-            sql += " WHERE state NOT IN ('completed', 'failed', 'expired', 'cancelled')"
         cols = (
             "batch_id",
             "model",
@@ -216,7 +222,7 @@ class Journal:
         )
         return [
             BatchRecord.model_validate(dict(zip(cols, r, strict=True)))
-            for r in self._conn.execute(sql + " ORDER BY created_at")
+            for r in self._conn.execute(sql + " ORDER BY created_at", params)
         ]
 
     def mark_submitted(self, keys: Sequence[str], batch_id: str, *, now: str) -> None:
@@ -227,6 +233,51 @@ class Journal:
                 "WHERE key=? AND status IN ('pending', 'failed')",
                 [(batch_id, now, k) for k in keys],
             )
+
+    def submit_batch(self, batch: BatchRecord, keys: Sequence[str]) -> None:
+        """A batch the provider accepted and the cells it holds, in one transaction: after a
+        crash either both are known (the next run polls it) or neither (it submits again)."""
+        with self._store.transaction():
+            self.save_batch(batch)
+            self.mark_submitted(keys, batch.batch_id, now=batch.updated_at)
+
+    def batch(self, batch_id: str) -> BatchRecord | None:
+        for b in self._batches("WHERE batch_id = ?", (batch_id,)):
+            return b
+        return None
+
+    def batch_of(self, keys: Sequence[str]) -> dict[str, str]:
+        """The batch holding each ``submitted`` cell of ``keys`` (other cells are left out)."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(keys)):
+            marks = ",".join("?" * len(chunk))
+            for k, b in self._conn.execute(
+                f"SELECT key, batch_id FROM cells WHERE key IN ({marks}) "
+                "AND status = 'submitted' AND batch_id IS NOT NULL",
+                list(chunk),
+            ):
+                out[str(k)] = str(b)
+        return out
+
+    def batch_keys(self, batch_id: str) -> list[str]:
+        """The cells a batch still holds (``submitted`` with its id)."""
+        return [
+            str(r[0])
+            for r in self._conn.execute(
+                "SELECT key FROM cells WHERE batch_id = ? AND status = 'submitted' ORDER BY key",
+                (batch_id,),
+            )
+        ]
+
+    def close_batch(self, batch: BatchRecord, outcomes: Sequence[CellOutcome]) -> list[str]:
+        """A finished batch in one transaction: its results written, its new state saved, and
+        its cells that got no result put back to ``pending``; returns the keys put back."""
+        with self._store.transaction():
+            self.record(outcomes)
+            self.save_batch(batch)
+            left = self.batch_keys(batch.batch_id)
+            self.release_batch(batch.batch_id, now=batch.updated_at)
+        return left
 
     def release_batch(self, batch_id: str, *, now: str) -> int:
         """Cells of an expired or failed batch that got no result go back to ``pending``."""

@@ -1,0 +1,624 @@
+"""Provider batches: the calls of a model with ``batch: true`` answered by an OpenAI-compatible
+batch API (files + batches, through the official ``openai`` SDK) instead of one request each.
+
+For the cells of one :meth:`~crisiseval.engine.runner.Engine.run` (one stage) and one model:
+
+1. The cells to send are written as JSONL, one ``POST /v1/chat/completions`` request a line,
+   ``custom_id`` = the cell key, the body the synchronous path would send (model, messages,
+   params; the output schema as a ``json_schema`` response format). More than :data:`MAX_LINES`
+   lines or :data:`MAX_BYTES` make several batches.
+2. The file is uploaded (``files.create(purpose="batch")``) and the batch created
+   (``batches.create``, 24 h window). The batch and its cells (``submitted`` with the batch id)
+   are written in one transaction: a killed process finds them and polls the same batch again.
+3. The batch is polled every ``batch_poll_s`` for at most ``batch_max_wait_s`` in one run (its
+   state shows in the progress); past that the run returns and the cells stay submitted.
+4. When it ends, its output and error files are downloaded (``files.content``) and each line is
+   mapped back by ``custom_id``. A reply is validated like a synchronous one, but a batch cannot
+   re-ask: a reply the output parser rejects is ``unparsed`` with its raw text. An error line is
+   a ``failed`` cell with its reason: an infrastructure failure, never model behaviour. The
+   results, the batch's final state and the return of its cells without a line to ``pending``
+   are one transaction.
+5. Cells without a line: of an ``expired`` batch (or a ``completed`` one that left lines out)
+   only they are submitted again, in a new batch, up to :data:`RESUBMITS` times in one run; of
+   a ``cancelled`` or ``failed`` batch they end ``failed`` (``batch_cancelled``,
+   ``batch_failed``) and the next run submits them again, as it does every failed cell.
+
+Cost is counted at the batch price (:func:`batch_price`). The API key is read from the model's
+``api_key_env`` into the SDK client only: never logged, never stored, removed from any error text.
+
+Known window: a process killed after the provider accepted a batch and before the store recorded
+it (one HTTP round trip) leaves a batch the store does not know; its cells are submitted again
+on the next run. The batch carries ``metadata.source = "crisiseval"`` and the sha256 of its
+input file, so it can be found and cancelled in the provider's console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from rich.markup import escape
+
+from crisiseval.config import ModelConfig, Price
+from crisiseval.engine.cells import CallSpec
+from crisiseval.engine.cost import cost_usd
+from crisiseval.engine.outputs import OutputError, OutputParser
+from crisiseval.engine.progress import CallProgress
+from crisiseval.engine.sender import PROMPT_MODE_TEMPLATE
+from crisiseval.errors import ConfigError
+from crisiseval.store import BatchRecord, CellOutcome, Store, now_iso
+from crisiseval.store.records import BatchState
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types import Batch
+
+log = logging.getLogger("crisiseval.engine")
+
+CHAT_ENDPOINT: Final = "/v1/chat/completions"
+MAX_LINES = 50_000
+"""Requests in one batch (OpenAI's limit)."""
+MAX_BYTES = 190 * 1024 * 1024
+"""Bytes of one input file (OpenAI takes up to 200 MB)."""
+RESUBMITS = 2
+"""How many times one run submits again the lines an expired batch left without a result."""
+FILE_TIMEOUT_S = 600.0
+"""The least time an upload or a download is given (files can be large)."""
+
+_ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+# Error codes of lines that were never run: not failures, the cell is simply still to do.
+_NOT_RUN = frozenset({"batch_expired", "batch_cancelled"})
+_STATES: dict[str, BatchState] = {
+    "validating": "validating",
+    "in_progress": "in_progress",
+    "finalizing": "finalizing",
+    "cancelling": "finalizing",  # on its way to ``cancelled``
+    "completed": "completed",
+    "failed": "failed",
+    "expired": "expired",
+    "cancelled": "cancelled",
+}
+
+
+def batch_price(cfg: ModelConfig, list_price: Price | None) -> Price | None:
+    """The price of a call in a batch: ``batch_price`` if given, else the list price less
+    ``batch_discount`` (default 0.5: half price, as providers charge); None without either."""
+    if cfg.batch_price is not None:
+        return cfg.batch_price
+    if list_price is None:
+        return None
+    share = 1.0 - cfg.batch_discount
+    return Price(
+        input_per_m=list_price.input_per_m * share, output_per_m=list_price.output_per_m * share
+    )
+
+
+def request_body(
+    cfg: ModelConfig,
+    messages: Sequence[dict[str, str]],
+    params: dict[str, Any],
+    schema: dict[str, Any] | None,
+    schema_name: str,
+) -> dict[str, Any]:
+    """The chat-completions body of one batch line: what the synchronous path sends, with the
+    structured output as ``json_schema`` (unless the model sets ``structured_output``)."""
+    mode = "json_schema" if cfg.structured_output == "auto" else cfg.structured_output
+    sent = [dict(m) for m in messages]
+    body: dict[str, Any] = {"model": cfg.model, "messages": sent}
+    body.update((k, v) for k, v in params.items() if k not in body)
+    if schema is not None:
+        if mode == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name, "schema": schema, "strict": False},
+            }
+        elif mode == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        elif sent:
+            sent[-1]["content"] = sent[-1].get("content", "") + PROMPT_MODE_TEMPLATE.format(
+                schema=json.dumps(schema, separators=(",", ":"))
+            )
+    return body
+
+
+def jsonl_chunks(
+    lines: Sequence[tuple[str, bytes]], *, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES
+) -> Iterator[tuple[list[str], bytes]]:
+    """(keys, file content) of each batch file: ``lines`` are (key, one JSON line) in order."""
+    keys: list[str] = []
+    parts: list[bytes] = []
+    size = 0
+    for key, line in lines:
+        if keys and (len(keys) >= max_lines or size + len(line) + 1 > max_bytes):
+            yield keys, b"\n".join(parts) + b"\n"
+            keys, parts, size = [], [], 0
+        keys.append(key)
+        parts.append(line)
+        size += len(line) + 1
+    if keys:
+        yield keys, b"\n".join(parts) + b"\n"
+
+
+def status_kind(status: int) -> str:
+    """The failure kind of an HTTP status (the same names as the synchronous path)."""
+    if status == 429:
+        return "rate_limit"
+    if status == 408:
+        return "timeout"
+    if status == 409 or status >= 500:
+        return "server"
+    return f"http_{status}"
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "[redacted]") if secret else text
+
+
+class BatchProgress(CallProgress):
+    """The calls' progress plus the state of each open batch: ``batch ID in_progress 40/100``.
+
+    Lines mode prints a line whenever a batch changes state (and every interval as usual); the
+    bar shows the states in its description.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = self.description
+        self.states: dict[str, str] = {}
+
+    def batch_state(self, batch_id: str, state: str | None) -> None:
+        """A batch's new state (None: it is over, stop showing it)."""
+        if state is None:
+            if self.states.pop(batch_id, None) is None:
+                return
+        elif self.states.get(batch_id) == state:
+            return
+        else:
+            self.states[batch_id] = state
+        if self.mode == "lines" and state is not None:
+            self._line()
+        elif self._bar is not None and self._task is not None:
+            shown = "; ".join(f"{b} {s}" for b, s in self.states.items())
+            title = f"{self.title} (batch {shown})" if shown else self.title
+            self._bar.update(self._task, description=escape(title))  # the column reads markup
+
+    def line(self) -> str:
+        text = super().line()
+        if self.states:
+            text += ", " + ", ".join(f"batch {b} {s}" for b, s in self.states.items())
+        return text
+
+
+async def _all(tasks: list[asyncio.Task[None]], more: Awaitable[None] | None = None) -> None:
+    """Await ``more`` (which may add tasks), then the tasks; if anything fails or the run is
+    cancelled, cancel the tasks and raise."""
+    try:
+        if more is not None:
+            await more
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+class BatchRun:
+    """The batch path of one model in one engine run.
+
+    ``specs`` are the run's cells of this model (by key) that are not finished: ``pending`` or
+    ``failed`` ones are submitted, ``submitted`` ones are followed in the batch that holds them.
+    ``on_result`` gets each result of these cells once it is in the store.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        name: str,
+        cfg: ModelConfig,
+        identity: str,
+        parser: OutputParser | None,
+        params: dict[str, Any],
+        price: Price | None,
+        specs: dict[str, CallSpec],
+        progress: BatchProgress,
+        on_result: Callable[[CellOutcome], None],
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.cfg = cfg
+        self.identity = identity
+        self.parser = parser
+        self.params = params
+        self.price = price
+        self.specs = specs
+        self.progress = progress
+        self.on_result = on_result
+        self.deadline = time.monotonic() + cfg.batch_max_wait_s
+        self._key = ""
+        self._client: openai.AsyncOpenAI | None = None
+
+    # ------------------------------------------------------------------ client
+    def _open_client(self) -> openai.AsyncOpenAI:
+        """An SDK client for the model's endpoint; the key lives in it and nowhere else."""
+        cfg = self.cfg
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"model {self.name!r}: environment variable {cfg.api_key_env} (api_key_env) "
+                    "is not set"
+                )
+        else:
+            key = "unused"  # a local server needs no key
+        self._key = key if cfg.api_key_env else ""
+        import openai  # imported by the commands that call a model, not by every command
+
+        return openai.AsyncOpenAI(
+            api_key=key,
+            base_url=cfg.base_url,
+            timeout=cfg.limits.timeout_s,
+            max_retries=cfg.limits.max_retries,  # the SDK's own back-off, for these few calls
+        )
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        assert self._client is not None, "BatchRun.run opens the client"
+        return self._client
+
+    def _api_error(self, exc: Exception) -> tuple[str, str]:
+        """(kind, message) of a failed API call, the key removed."""
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):
+            return "timeout", f"timed out after {self.cfg.limits.timeout_s:g}s"
+        if isinstance(exc, openai.APIConnectionError):
+            return "connection", _redact(f"connection error: {exc}", self._key)
+        if isinstance(exc, openai.APIStatusError):
+            body = _redact(str(getattr(exc, "body", "") or exc.message), self._key)[:500]
+            return status_kind(exc.status_code), f"HTTP {exc.status_code}: {body}"
+        return "bad_response", _redact(f"{type(exc).__name__}: {exc}", self._key)[:500]
+
+    # ------------------------------------------------------------------ run
+    async def run(self) -> None:
+        held = self.store.cells.batch_of(list(self.specs))
+        fresh = [k for k in self.specs if k not in held]
+        open_batches: dict[str, int] = {}
+        for batch_id in held.values():
+            open_batches[batch_id] = open_batches.get(batch_id, 0) + 1
+        self._client = self._open_client()
+        try:
+            tasks = [asyncio.create_task(self._follow(b, n, 0)) for b, n in open_batches.items()]
+            if fresh:
+                tasks.append(asyncio.create_task(self._submit(fresh, 0)))
+            await _all(tasks)
+        finally:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def _submit(self, keys: Sequence[str], rnd: int) -> None:
+        schema = self.parser.schema if self.parser is not None else None
+        schema_name = self.parser.name if self.parser is not None else "output"
+        lines = []
+        for key in keys:
+            body = request_body(
+                self.cfg, self.specs[key].messages, self.params, schema, schema_name
+            )
+            line = {"custom_id": key, "method": "POST", "url": CHAT_ENDPOINT, "body": body}
+            blob = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            lines.append((key, blob))
+        follow: list[asyncio.Task[None]] = []
+
+        async def create_all() -> None:
+            for chunk, data in jsonl_chunks(lines, max_lines=MAX_LINES, max_bytes=MAX_BYTES):
+                batch_id = await self._create(chunk, data)
+                if batch_id is not None:  # polled while the next file uploads
+                    follow.append(asyncio.create_task(self._follow(batch_id, len(chunk), rnd)))
+
+        await _all(follow, create_all())
+
+    async def _create(self, keys: list[str], data: bytes) -> str | None:
+        """Upload one file and create its batch; the batch id, or None when the provider
+        refused (the cells are then ``failed`` with the reason)."""
+        import openai
+
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            upload = await self.client.files.create(
+                file=(f"crisiseval-{digest[:16]}.jsonl", data, "application/jsonl"),
+                purpose="batch",
+                timeout=max(FILE_TIMEOUT_S, self.cfg.limits.timeout_s),
+            )
+            batch = await self.client.batches.create(
+                input_file_id=upload.id,
+                endpoint=CHAT_ENDPOINT,
+                completion_window="24h",
+                metadata={"source": "crisiseval", "input_sha256": digest},
+            )
+        except openai.OpenAIError as exc:
+            kind, message = self._api_error(exc)
+            log.warning("model %s: batch not submitted (%s): %s", self.name, kind, message)
+            self._record([self._failed(k, kind, f"batch submission: {message}") for k in keys])
+            return None
+        now = now_iso()
+        record = BatchRecord(
+            batch_id=batch.id,
+            model=self.name,
+            endpoint=self.identity,
+            state=_STATES.get(batch.status, "submitted"),
+            n_cells=len(keys),
+            input_file_id=upload.id,
+            created_at=now,
+            updated_at=now,
+        )
+        if record.state in _ENDED:
+            record = record.model_copy(update={"state": "submitted"})  # ended: seen when polled
+        self.store.cells.submit_batch(record, keys)
+        log.info("model %s: batch %s submitted (%d calls)", self.name, batch.id, len(keys))
+        self.progress.batch_state(batch.id, f"{batch.status} 0/{len(keys)}")
+        return batch.id
+
+    async def _follow(self, batch_id: str, n_cells: int, rnd: int) -> None:
+        """Poll one batch until it ends (then collect it) or this run's wait is over."""
+        import openai
+
+        record = self.store.cells.batch(batch_id)
+        if record is None:  # cells point to a batch the store lost: follow it all the same
+            now = now_iso()
+            record = BatchRecord(
+                batch_id=batch_id,
+                model=self.name,
+                endpoint=self.identity,
+                state="submitted",
+                n_cells=n_cells,
+                created_at=now,
+                updated_at=now,
+            )
+        first = True
+        while True:
+            if not first:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    log.warning(
+                        "model %s: batch %s is still %s after %gs (batch_max_wait_s): its cells "
+                        "stay submitted; run again to collect them",
+                        self.name,
+                        batch_id,
+                        record.state,
+                        self.cfg.batch_max_wait_s,
+                    )
+                    self.progress.batch_state(batch_id, None)
+                    return
+                await asyncio.sleep(min(self.cfg.batch_poll_s, left))
+            first = False
+            try:
+                batch = await self.client.batches.retrieve(batch_id)
+            except openai.NotFoundError as exc:
+                _, message = self._api_error(exc)
+                await self._close(
+                    record, None, [], f"the provider does not know it ({message})", rnd
+                )
+                return
+            except openai.OpenAIError as exc:
+                kind, message = self._api_error(exc)
+                log.warning(
+                    "model %s: batch %s: poll failed (%s): %s", self.name, batch_id, kind, message
+                )
+                continue
+            counts = batch.request_counts
+            done = f" {counts.completed + counts.failed}/{counts.total}" if counts else ""
+            self.progress.batch_state(batch_id, f"{batch.status}{done}")
+            state = _STATES.get(batch.status, "in_progress")
+            if batch.status not in _ENDED:
+                if state != record.state:
+                    record = record.model_copy(update={"state": state, "updated_at": now_iso()})
+                    self.store.cells.save_batch(record)
+                continue
+            try:
+                lines = await self._download(batch)
+            except openai.OpenAIError as exc:
+                kind, message = self._api_error(exc)
+                log.warning(
+                    "model %s: batch %s: results not downloaded (%s): %s; trying again",
+                    self.name,
+                    batch_id,
+                    kind,
+                    message,
+                )
+                continue
+            await self._close(record, batch, lines, None, rnd)
+            return
+
+    async def _download(self, batch: Batch) -> list[dict[str, Any]]:
+        """The lines of a finished batch's output file, then its error file."""
+        lines: list[dict[str, Any]] = []
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            content = await self.client.files.content(
+                file_id, timeout=max(FILE_TIMEOUT_S, self.cfg.limits.timeout_s)
+            )
+            for raw in content.text.splitlines():
+                if not raw.strip():
+                    continue
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    log.warning(
+                        "model %s: batch %s: a result line is not JSON", self.name, batch.id
+                    )
+                    continue
+                if isinstance(line, dict):
+                    lines.append(line)
+        return lines
+
+    async def _close(
+        self,
+        record: BatchRecord,
+        batch: Batch | None,
+        lines: list[dict[str, Any]],
+        error: str | None,
+        rnd: int,
+    ) -> None:
+        """Map a finished batch's lines to its cells, store everything at once, and submit
+        again what an expired batch left without a result."""
+        status = batch.status if batch is not None else "failed"
+        if batch is not None and batch.errors and batch.errors.data:
+            first = batch.errors.data[0]
+            error = _redact(f"{first.code or 'error'}: {first.message or ''}", self._key)[:500]
+        held = self.store.cells.batch_keys(record.batch_id)
+        wanted = set(held)
+        latency = max(0.0, time.time() - batch.created_at) if batch is not None else 0.0
+        outcomes: dict[str, CellOutcome] = {}
+        for line in lines:
+            key = line.get("custom_id")
+            if not isinstance(key, str) or key not in wanted or key in outcomes:
+                continue
+            outcome = self._outcome(key, line, latency)
+            if outcome is not None:
+                outcomes[key] = outcome
+        answered = len(outcomes)
+        missing = [k for k in held if k not in outcomes]
+        again: list[str] = []
+        if missing:
+            if status in ("expired", "completed") and rnd < RESUBMITS:
+                again = [k for k in missing if k in self.specs]  # the others go back to pending
+            else:
+                kind = {
+                    "expired": "batch_expired",
+                    "completed": "batch_incomplete",
+                    "cancelled": "batch_cancelled",
+                }.get(status, "batch_failed")
+                why = {
+                    "expired": f"no result before the batch expired ({rnd + 1} submissions)",
+                    "completed": f"the batch completed without this line ({rnd + 1} submissions)",
+                    "cancelled": "the batch was cancelled before this request ran",
+                }.get(status, f"the batch failed: {error or 'no reason given'}")
+                for k in missing:
+                    outcomes[k] = self._failed(k, kind, why)
+        final = record.model_copy(
+            update={
+                "state": _STATES.get(status, "failed"),
+                "output_file_id": batch.output_file_id if batch is not None else None,
+                "error_file_id": batch.error_file_id if batch is not None else None,
+                "error": error,
+                "updated_at": now_iso(),
+            }
+        )
+        released = self.store.cells.close_batch(final, list(outcomes.values()))
+        for o in outcomes.values():
+            if o.key in self.specs:
+                self.on_result(o)
+        self.progress.batch_state(record.batch_id, None)
+        log.info(
+            "model %s: batch %s %s: %d results, %d without one",
+            self.name,
+            record.batch_id,
+            status,
+            answered,
+            len(missing),
+        )
+        again = [k for k in again if k in set(released)]
+        if again:
+            log.info("model %s: submitting the %d missing calls again", self.name, len(again))
+            await self._submit(again, rnd + 1)
+
+    # ------------------------------------------------------------------ lines -> outcomes
+    def _record(self, outcomes: list[CellOutcome]) -> None:
+        self.store.cells.record(outcomes)
+        for o in outcomes:
+            if o.key in self.specs:
+                self.on_result(o)
+
+    def _failed(
+        self, key: str, kind: str, message: str, tokens_in: int = 0, tokens_out: int = 0
+    ) -> CellOutcome:
+        return CellOutcome(
+            key=key,
+            status="failed",
+            response_text=None,
+            parsed=None,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            latency_s=0.0,
+            cost_usd=cost_usd(self.price, tokens_in, tokens_out)
+            if self.price is not None
+            else None,
+            attempts=1,
+            error_kind=kind,
+            error_message=_redact(message, self._key)[:500],
+            updated_at=now_iso(),
+        )
+
+    def _outcome(self, key: str, line: dict[str, Any], latency: float) -> CellOutcome | None:
+        """One result line as a cell outcome; None for a line that was never run."""
+        response = line.get("response")
+        error = line.get("error")
+        if isinstance(response, dict) and response.get("status_code") is not None:
+            try:
+                code = int(response["status_code"])
+            except (TypeError, ValueError):
+                return self._failed(key, "bad_response", "a result line with a bad status_code")
+            body = response.get("body")
+            if code == 200:
+                if not isinstance(body, dict):
+                    return self._failed(key, "bad_response", "HTTP 200 without a JSON body")
+                return self._reply(key, body, latency)
+            message: Any = body
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                message = body["error"].get("message") or body["error"]
+            return self._failed(key, status_kind(code), f"HTTP {code}: {message}")
+        if isinstance(error, dict):
+            code_text = str(error.get("code") or "error")
+            if code_text in _NOT_RUN:
+                return None
+            return self._failed(key, "batch_error", f"{code_text}: {error.get('message') or ''}")
+        return self._failed(key, "bad_response", "a result line with neither response nor error")
+
+    def _reply(self, key: str, body: dict[str, Any], latency: float) -> CellOutcome:
+        """A chat completion from a batch: validated like a synchronous reply, never re-asked."""
+        try:
+            usage = body.get("usage") or {}
+            tin = int(usage.get("prompt_tokens") or 0)
+            tout = int(usage.get("completion_tokens") or 0)
+            choices = body.get("choices") or []
+            if not choices:
+                return self._failed(key, "bad_response", "the response had no choices", tin, tout)
+            choice = choices[0]
+            text = str((choice.get("message") or {}).get("content") or "")
+            finish = choice.get("finish_reason")
+        except (AttributeError, TypeError, ValueError) as exc:
+            return self._failed(key, "bad_response", f"malformed response body: {exc}")
+        status = "done"
+        parsed: dict[str, Any] | None = None
+        error_kind: str | None = None
+        error_message: str | None = None
+        if self.parser is not None:
+            try:
+                parsed = self.parser.parse(text)
+            except OutputError as exc:
+                reason = exc.reason
+                if finish == "length":
+                    reason = "the reply was cut off at max_tokens"
+                status, error_kind, error_message = "unparsed", "invalid_output", reason[:300]
+        return CellOutcome(
+            key=key,
+            status=status,
+            response_text=text,
+            parsed=parsed,
+            tokens_in=tin,
+            tokens_out=tout,
+            latency_s=round(latency, 4),
+            cost_usd=cost_usd(self.price, tin, tout) if self.price is not None else None,
+            attempts=1,
+            error_kind=error_kind,
+            error_message=error_message,
+            updated_at=now_iso(),
+        )
