@@ -102,3 +102,19 @@ def test_an_unreachable_replica_fails_before_any_call(h, store) -> None:
         engine = h.engine(store, {"m": model})
         with pytest.raises(ConfigError, match=r"cannot reach base_url http://127\.0\.0\.1:9/v1"):
             engine.preflight(["m"])
+
+
+def test_the_progress_line_shows_the_backed_off_limit(h, store) -> None:
+    import io
+
+    from rich.console import Console
+
+    from crisiseval.engine import Engine
+
+    out = io.StringIO()
+    with MockServer(latency=0.05, throttle_above=2) as srv:
+        model = h.model(srv, h.limits(concurrency=16, max_retries=30))
+        engine = Engine(store, {"m": model}, progress="lines", console=Console(file=out, width=200))
+        summary = engine.run_sync(h.specs(40, prefix="flight"), h.Out)
+    assert summary.failed == 0
+    assert "in flight m <= " in out.getvalue()

@@ -79,6 +79,7 @@ class CallProgress:
         self.failed = 0
         self.tokens = "0/0"
         self.cost = ""
+        self.flight = ""
         self._t0 = time.monotonic()
         self._bar: Progress | None = None
         self._task: TaskID | None = None
@@ -96,12 +97,13 @@ class CallProgress:
                 _RateColumn(),
                 TextColumn("[cyan]{task.fields[tokens]} tok"),
                 TextColumn("{task.fields[cost]}"),
+                TextColumn("{task.fields[flight]}"),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=False,
             )
             self._task = self._bar.add_task(
-                self.description, total=self.total, tokens="0/0", cost=""
+                self.description, total=self.total, tokens="0/0", cost="", flight=""
             )
             self._bar.start()
         elif self.mode == "lines":
@@ -123,12 +125,14 @@ class CallProgress:
             self._line(final=True)
 
     # ------------------------------------------------------------------ updates
-    def advance(self, *, failed: bool, tokens: str, cost: str) -> None:
+    def advance(self, *, failed: bool, tokens: str, cost: str, flight: str = "") -> None:
+        """One call finished; ``flight``: the calls allowed in flight now (e.g. ``in flight
+        <= 32``), shown when the adaptive limit has backed off."""
         self.done += 1
         self.failed += int(failed)
-        self.tokens, self.cost = tokens, cost
+        self.tokens, self.cost, self.flight = tokens, cost, flight
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, advance=1, tokens=tokens, cost=cost)
+            self._bar.update(self._task, advance=1, tokens=tokens, cost=cost, flight=flight)
 
     def line(self) -> str:
         elapsed = max(1e-9, time.monotonic() - self._t0)
@@ -143,6 +147,8 @@ class CallProgress:
         ]
         if self.cost:
             parts.append(self.cost)
+        if self.flight:
+            parts.append(self.flight)
         return ", ".join(parts)
 
     def _line(self, *, final: bool = False) -> None:

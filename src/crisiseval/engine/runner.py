@@ -466,10 +466,16 @@ class Engine:
         def tick() -> None:
             failed = summary.failed > failed_before[0]
             failed_before[0] = summary.failed
+            backed_off = [
+                f"{name} <= {s.slots.current}"
+                for name, s in state.senders.items()
+                if s.slots.current < s.slots.maximum
+            ]
             progress.advance(
                 failed=failed,
                 tokens=f"{summary.tokens_in}/{summary.tokens_out}",
                 cost=f"${summary.cost_usd:.4f}" if summary.cost_usd else "",
+                flight=f"in flight {', '.join(backed_off)}" if backed_off else "",
             )
 
         workers: list[asyncio.Task[None]] = []
