@@ -390,16 +390,23 @@ class Engine:
 
     def _register(
         self, specs: Sequence[CallSpec], parser: OutputParser | None, summary: RunSummary
-    ) -> dict[str, _Job]:
+    ) -> tuple[dict[str, _Job], dict[str, str]]:
+        """The distinct cells of ``specs`` and the journal status of those already in it; the
+        others are registered as pending. A cell already in the journal costs its key and one
+        status lookup: its request is neither rebuilt nor written again (a resumed run)."""
         schema = parser.schema if parser is not None else None
         jobs: dict[str, _Job] = {}
-        cells: list[NewCell] = []
         for spec in specs:
             key = self.key_for(spec, schema)
             summary.keys.append(key)
-            if key in jobs:
+            if key not in jobs:
+                jobs[key] = _Job(key, spec)
+        status = self.store.cells.statuses(list(jobs))
+        cells: list[NewCell] = []
+        for key, job in jobs.items():
+            if key in status:
                 continue
-            jobs[key] = _Job(key, spec)
+            spec = job.spec
             identity = self.endpoint(spec.model).identity
             request = {
                 "messages": spec.messages,
@@ -421,8 +428,11 @@ class Engine:
                 )
             )
         summary.total = len(jobs)
-        self.store.cells.register(cells, now=now_iso())
-        return jobs
+        if cells:
+            self.store.cells.register(cells, now=now_iso())
+        for cell in cells:
+            status[cell.key] = "pending"
+        return jobs, status
 
     async def run(
         self,
@@ -434,8 +444,7 @@ class Engine:
         parser = as_parser(output)
         state = _Run(self, parser)
         summary = state.summary
-        jobs = self._register(specs, parser, summary)
-        status = self.store.cells.statuses(list(jobs))
+        jobs, status = self._register(specs, parser, summary)
         todo: dict[str, list[_Job]] = defaultdict(list)
         batched: dict[str, list[_Job]] = defaultdict(list)
         for key, job in jobs.items():
