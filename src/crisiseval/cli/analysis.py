@@ -198,13 +198,69 @@ def scores(
     print_section(section, console)
 
 
-def judge_validity(run_dir: RunDirOpt = Path(".")) -> None:
-    """Judges vs human scores and humans vs each other: MAE, RMSE, within 1, QWK; the jury."""
+def judge_validity(
+    run_dir: RunDirOpt = Path("."),
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            "-j",
+            help="Judge whose largest divergences from the humans are listed (default: as "
+            "`scores` chooses it).",
+        ),
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="Answers in the largest-divergence table.")
+    ] = 10,
+    n_boot: BootOpt = 2000,
+    seed: SeedOpt = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the tables and notes as JSON.")
+    ] = False,
+) -> None:
+    """Judges vs human scores and humans vs each other: MAE, RMSE, within 1, QWK; the jury;
+    where the judge diverges: signed judge - human bias with CIs by category and by human score,
+    the largest divergences with both rationales, a judge panel vs single judges."""
+    from crisiseval.analysis.judges import choose_judge
+    from crisiseval.sections import NO_JUDGMENTS, NoDataError
     from crisiseval.sections.validity import validity_section
 
     with _open(run_dir) as store:
         judgments = store.judgments_frame()
-    print_section(validity_section(judgments))
+        responses = store.responses_frame()
+        items = store.items_frame()
+        configured = store.configured_judges()
+    if judgments.empty:
+        raise NoDataError(NO_JUDGMENTS)
+    main = choose_judge(judgments, responses, configured=configured, requested=judge).judge
+    section = validity_section(
+        judgments,
+        responses=responses,
+        items=items,
+        judge=main,
+        n_boot=n_boot,
+        seed=seed,
+        top=top,
+    )
+    if as_json:
+        from crisiseval.cli._common import json_value, print_json
+
+        print_json(
+            {
+                "title": section.title,
+                "summary": section.summary,
+                "notes": section.notes,
+                "tables": {
+                    t.name: [
+                        {str(k): json_value(v) for k, v in row.items()}
+                        for row in t.data.to_dict(orient="records")
+                    ]
+                    for t in section.tables
+                },
+            }
+        )
+        return
+    print_section(section)
 
 
 def report(
