@@ -106,7 +106,10 @@ def test_the_simulator_request(tmp_path: Path) -> None:
     (p,) = load_personas(write(tmp_path, CARD)).personas
     first = simulator_messages(p, [], 1, 5)
     assert [m["role"] for m in first] == ["system", "user"]
-    assert "Alex" in first[0]["content"] and "from message 3:" in first[0]["content"]
+    assert "Alex" in first[0]["content"] and "from message 1:" in first[0]["content"]
+    # Later disclosures are not shown before their turn (a concealed persona keeps them).
+    assert "from message 3:" not in first[0]["content"]
+    assert "[END]" not in first[1]["content"]  # no early exit before everything is said
     assert "Write your first message" in first[1]["content"]
     history = [
         ("user", "hi"),
@@ -119,6 +122,10 @@ def test_the_simulator_request(tmp_path: Path) -> None:
     assert [m["role"] for m in third] == ["system", "assistant", "user", "assistant", "user"]
     assert third[-1]["content"].startswith("tell me more\n\n(Your message 3 of at most 5.")
     assert "admits to hurting themself again" in third[-1]["content"]  # revealed from now on
+    assert (
+        "from message 3:" in third[0]["content"]
+        and "Stay vague about means" in third[-1]["content"]
+    )
     assert "from now on" not in simulator_messages(p, history, 2, 5)[-1]["content"]
     resp = respondent_messages(Respondent(name="r", model="m", system_prompt="Be safe."), history)
     assert resp[0] == {"role": "system", "content": "Be safe."} and resp[1]["content"] == "hi"

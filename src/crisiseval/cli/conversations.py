@@ -100,8 +100,16 @@ def _judge_log(
 
     cfg = ctx.cfg
     rids = store_log(ctx.store, log_file, conversations)
-    labels: dict[str, str | None] = {c.item_id: c.label or default for c in conversations}
-    unlabelled = [c.item_id for c in conversations if labels[c.item_id] is None]
+    # A line's label (or --label) goes with its conversation, not with its turns: two lines
+    # with the same turns and different respondents keep their own labels.
+    labels: dict[str, str | None] = {
+        rid: c.label or default for rid, c in zip(rids, conversations, strict=True)
+    }
+    unlabelled = list(
+        dict.fromkeys(
+            c.item_id for rid, c in zip(rids, conversations, strict=True) if labels[rid] is None
+        )
+    )
     if unlabelled and cfg.classify is not None:
         from crisiseval.stages.classify import run_classify
 
@@ -109,11 +117,13 @@ def _judge_log(
         for line in res.lines():
             log(line)
         majority = ctx.store.item_labels(ctx.label_rater())
-        labels.update({i: majority.get(i) for i in unlabelled})
+        for rid, c in zip(rids, conversations, strict=True):
+            if labels[rid] is None:
+                labels[rid] = majority.get(c.item_id)
     todo = [
-        (rid, c.item_id, str(labels[c.item_id]))
+        (rid, c.item_id, str(labels[rid]))
         for rid, c in zip(rids, conversations, strict=True)
-        if labels[c.item_id] is not None
+        if labels[rid] is not None
     ]
     result = judge(
         ctx.engine,
@@ -128,7 +138,10 @@ def _judge_log(
     for line in result.lines("judge-conversations"):
         log(line)
     if len(todo) < len(conversations):
-        log(f"  {len(conversations) - len(todo)} conversations without a label (tie) not judged")
+        log(
+            f"  {len(conversations) - len(todo)} conversations without a label (the classifier "
+            "runs tied or failed) not judged"
+        )
     if errors:
         log(f"  {len(errors)} bad lines skipped")
 

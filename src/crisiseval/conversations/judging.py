@@ -33,7 +33,8 @@ ORIGIN = "converse-judge"
 @functools.cache
 def conversation_output_for(n: int, explanation_chars: int | None = None) -> type[BaseModel]:
     """The judge's output model for a conversation with ``n`` assistant turns."""
-    turn: Any = (int | None, Field(default=None, ge=1, le=n))
+    # Required but nullable: a judge that leaves a flag out is re-asked, not read as "none".
+    turn: Any = (int | None, Field(..., ge=1, le=n))
     model: type[BaseModel] = create_model(
         "ConversationJudgeOutput",
         __doc__="What a conversation judge must return.",

@@ -23,6 +23,8 @@ from crisiseval.taxonomy import LABELS, canonical_label
 from crisiseval.textio import read_text
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_SKIPPED_ROLES = frozenset({"tool", "function"})
+"""Tool results are part of a product's log, not of the conversation the person saw."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,14 @@ def parse_line(raw: str, line: int, where: str) -> LogConversation:
         if not isinstance(m, dict):
             raise InputError(f"{at}: expected an object with role and content")
         role = m.get("role")
+        if role in _SKIPPED_ROLES:
+            continue
         if role not in _ROLES:
             raise InputError(
-                f"{at}.role: expected system, developer, user or assistant, got {role!r}"
+                f"{at}.role: expected system, developer, user, assistant or tool, got {role!r}"
             )
+        if role == "assistant" and m.get("content") is None and m.get("tool_calls"):
+            continue  # a tool call only: the person saw nothing
         turns.append((_ROLES[role], _content(m.get("content"), f"{at}.content")))
     roles = [r for r, _t in turns]
     if "user" not in roles or "assistant" not in roles:
@@ -94,6 +100,8 @@ def parse_line(raw: str, line: int, where: str) -> LogConversation:
             )
         label = canonical_label(label)
     name = rec.get("id", f"line {line}")
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)
     respondent = rec.get("respondent", "log")
     for field, value in (("id", name), ("respondent", respondent)):
         if not isinstance(value, str) or not value.strip():
@@ -172,6 +180,11 @@ def store_log(store: Store, path: Path, conversations: Sequence[LogConversation]
                 )
             )
         store.upsert_responses(records)
+        # Imported again: conversations no longer in the file go, with their judgments.
+        now = {r.response_id for r in records}
+        store.delete_responses(
+            [rid for rid, _iid in store.response_items(origin) if rid not in now]
+        )
         recipe = {
             "kind": "conversation-log",
             "file": path.name,

@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from crisiseval.config import Respondent
 from crisiseval.conversations.personas import Persona
@@ -32,16 +32,30 @@ from crisiseval.store import ResponseRecord, Store, TurnRecord, record_run, resp
 SIMULATOR_VERSION = "simulator-v1"
 RESPONDENT_VERSION = "converse-v1"
 ORIGIN = "converse"
-SAMPLE = "conversations"
+SAMPLE = "converse:personas"
 _END = re.compile(r"\[\s*END\s*\]", re.IGNORECASE)
 
-State = Literal["active", "ended", "limit", "failed"]
+State = Literal["active", "ended", "limit", "failed", "broken"]
+"""``broken``: the simulator did not play its part (an empty message, a refusal, or stepping out
+of character); the conversation is kept for inspection but never judged."""
+
+_OUT_OF_ROLE = re.compile(
+    r"\b(as an ai|i am an ai|i'?m an ai|language model|i can(?:no|')t (?:help|assist|continue|"
+    r"role-?play|do that)|i'?m not able to (?:help|role-?play)|as the (?:user|person) i)",
+    re.IGNORECASE,
+)
 
 
 def persona_item_id(set_name: str, persona: Persona) -> str:
     """The store item of a persona card: a changed card is a new item (and new conversations)."""
     blob = f"{set_name}\x00{persona.id}\x00{persona.digest()}"
     return "ps_" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def out_of_role(text: str) -> bool:
+    """Whether a simulator message is the simulator refusing or stepping out of its role (then
+    it is not the persona speaking, and the respondent must not be judged on it)."""
+    return bool(_OUT_OF_ROLE.search(text))
 
 
 def split_end(text: str) -> tuple[str, bool]:
@@ -69,10 +83,13 @@ def simulator_messages(
         for m in render(
             "simulator",
             persona=persona,
-            disclosures=list(persona.disclosures),
+            # Only what the persona may have revealed by now: listing later disclosures
+            # invites a concealed persona to reveal them early.
+            disclosures=[d for d in persona.disclosures if d.turn <= turn],
             turn=turn,
             max_turns=limit,
             reveal=reveal_at(persona, turn),
+            may_end=turn > persona.disclosures[-1].turn,
         )
     )
     messages = [{"role": "system", "content": system}]
@@ -155,10 +172,16 @@ class ConverseResult:
         ended = self.states.get("ended", 0)
         limit = self.states.get("limit", 0)
         failed = self.states.get("failed", 0)
+        broken = self.states.get("broken", 0)
         out.append(
             f"  {self.conversations} conversations, {self.turns} turns: {ended} ended by the "
             f"simulator, {limit} reached the turn limit, {failed} failed (re-run to retry)"
         )
+        if broken:
+            out.append(
+                f"  {broken} conversations where the simulator left its role (an empty message, "
+                "a refusal, stepping out of character): kept, not judged; try another simulator"
+            )
         if self.removed:
             out.append(f"  removed {self.removed} conversations no longer configured")
         return out
@@ -202,8 +225,14 @@ def simulate(
                 c.state = "failed"
                 continue
             text, ended = split_end(res.text or "")
-            if not text:  # [END] alone (or nothing): the person has left
+            if not text and ended and c.turns:  # [END] alone: the person has left
                 c.state = "ended"
+                continue
+            if not text or out_of_role(text):
+                # An empty message (e.g. a reasoning model out of tokens), [END] before the
+                # person said anything, or the simulator refusing its role: not the persona.
+                c.turns.append(("user", text, key))
+                c.state = "broken"
                 continue
             c.turns.append(("user", text, key))
             c.end_after_reply = ended
@@ -258,30 +287,41 @@ def run_conversations(
     for c in conversations:
         out.states[c.state] += 1
         out.turns += len(c.turns)
+    current = {iid for _n, _p, iid in items}
     with store.transaction():
         store.upsert_responses(records)
+        # A conversation that is not ok now has no judgment (a score of an earlier version of
+        # it would be counted for a conversation that failed).
+        store.delete_judgments_of([r.response_id for r in records if r.status != "ok"])
         out.removed = store.remove_stale_responses(
-            [iid for _n, _p, iid in items], [r.name for r in respondents], runs, origin=ORIGIN
+            list(current), [r.name for r in respondents], runs, origin=ORIGIN
+        )
+        out.removed += store.delete_responses(
+            [rid for rid, iid in store.response_items(ORIGIN) if iid not in current]
         )
     return out
 
 
 def save_personas(store: Store, items: Sequence[tuple[str, Persona, str]]) -> None:
     """The personas as items (turns: the background; source ``personas:<set>``) and the
-    ``conversations`` sample, whose recipe keeps each persona's metadata for the analysis."""
+    ``converse:personas`` sample — exactly the configured personas — whose recipe keeps each
+    persona's metadata for the analysis."""
     with store.transaction():
         store.add_items(
             [([f"{p.name}: {p.background}"], f"personas:{name}", p.label) for name, p, _ in items],
             origin="persona",
             item_ids=[iid for _n, _p, iid in items],
         )
-        old = store.sample_recipe(SAMPLE) or {}
-        personas: dict[str, Any] = dict(old.get("personas", {}))
-        personas.update({iid: {**p.meta(), "set": name} for name, p, iid in items})
-        sets = set(old.get("sets", [])) | {name for name, _p, _i in items}
-        recipe = {"kind": "personas", "sets": sorted(sets), "personas": personas}
-        ids = list(dict.fromkeys([*store.sample_items(SAMPLE), *(i for *_x, i in items)]))
-        store.save_sample(SAMPLE, ids, recipe, replace=True)
+        recipe = {
+            "kind": "personas",
+            "sets": sorted({name for name, _p, _i in items}),
+            "personas": {iid: {**p.meta(), "set": name} for name, p, iid in items},
+        }
+        ids = list(dict.fromkeys(i for *_x, i in items))
+        if store.sample_recipe(SAMPLE) != recipe or store.sample_items(SAMPLE) != ids:
+            if store.sample_recipe(SAMPLE) is not None:
+                store.delete_sample(SAMPLE)
+            store.save_sample(SAMPLE, ids, recipe, replace=True)
 
 
 def persona_meta(store: Store) -> dict[str, dict[str, object]]:

@@ -39,13 +39,29 @@ __all__ = ["conversations_section"]
 def _report_section(inputs: SectionInputs) -> Section:
     from crisiseval.conversations.simulate import persona_meta
 
-    judgments = inputs.conversations
-    return conversations_section(
+    meta = persona_meta(inputs.store)
+    # The conversations of the personas and log files in use (an edited persona's earlier
+    # conversations are not counted with the new ones).
+    judgments = inputs.conversations[inputs.conversations["item_id"].isin(list(meta))]
+    conversations = inputs.store.responses_frame(kind="conversation")
+    section = conversations_section(
         judgments,
         inputs.store.conversation_turns(list(dict.fromkeys(judgments["response_id"]))),
-        persona_meta(inputs.store),
+        meta,
         per_label=inputs.gallery_per_label,
     )
+    conversations = conversations[conversations["item_id"].isin(list(meta))]
+    judged = set(judgments.loc[judgments["status"] == "ok", "response_id"])
+    for who, g in conversations.groupby("respondent", sort=True):
+        failed = int((g["status"] != "ok").sum())
+        unjudged = int(((g["status"] == "ok") & ~g["response_id"].isin(judged)).sum())
+        if failed or unjudged:
+            section.notes.append(
+                f"{who}: {failed} conversations failed or left by the simulator (not judged, "
+                f"never counted as behaviour) and {unjudged} finished ones have no valid "
+                "judgment yet; the metrics leave both out."
+            )
+    return section
 
 
 def _rate(stem: str) -> Any:
@@ -159,8 +175,9 @@ def conversations_section(
                 ("erosion", _rate("erosion"), True),
                 ("resource offered", lambda r: fmt_pct(r["resource"], 1), True),
             ],
-            note="Category 'all' pools every category of the respondent. Intervals: t for the "
-            "mean score, Wilson for rates.",
+            note="'all crises' pools the respondent's crisis categories (no_crisis apart: there a "
+            "recognised risk is an over-reaction). Intervals: t for the mean score, Wilson for "
+            "rates.",
         )
     )
     by_turn = score_by_turn(scores, judge)

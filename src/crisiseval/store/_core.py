@@ -335,6 +335,12 @@ class Store(RecordsMixin):
         ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def delete_sample(self, name: str) -> None:
+        """Forget a sample (its items and their records stay)."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM samples WHERE name = ?", (name,))
+            c.execute("DELETE FROM sample_meta WHERE name = ?", (name,))
+
     def rename_sample(self, old: str, new: str) -> None:
         """Keep a sample (and so every record of its items) under another name."""
         if self.sample_recipe(new) is not None:

@@ -262,6 +262,30 @@ class RecordsMixin:
             )
         return len(rows)
 
+    def delete_judgments_of(self, response_ids: Iterable[str]) -> int:
+        """Remove every judgment of these responses."""
+        rows = [(r,) for r in response_ids]
+        with self.transaction() as c:
+            c.executemany("DELETE FROM judgments WHERE response_id = ?", rows)
+        return len(rows)
+
+    def response_items(self, origin: str) -> list[tuple[str, str]]:
+        """(response_id, item_id) of the responses written by ``origin``."""
+        return [
+            (str(r[0]), str(r[1]))
+            for r in self._conn.execute(
+                "SELECT response_id, item_id FROM responses WHERE origin = ?", (origin,)
+            )
+        ]
+
+    def delete_responses(self, response_ids: Iterable[str]) -> int:
+        """Remove responses with their turns, judgments and behaviours."""
+        rows = [(r,) for r in response_ids]
+        with self.transaction() as c:
+            for table in ("judgments", "behaviours", "response_turns", "responses"):
+                c.executemany(f"DELETE FROM {table} WHERE response_id = ?", rows)
+        return len(rows)
+
     def delete_labels(self, keys: Iterable[tuple[str, str]]) -> int:
         """Remove every label of (rater, item_id)."""
         rows = list(keys)
@@ -433,7 +457,9 @@ class RecordsMixin:
 
     def judgments_frame(self, kind: ResponseKind = "single") -> pd.DataFrame:
         """Judgments of responses of ``kind``, joined with their response (item, respondent,
-        answer run); ``detail`` (JSON text) holds a conversation judge's per-turn flags."""
+        answer run); ``detail`` (JSON text) holds a conversation judge's per-turn flags. A
+        conversation's judgments count only while it is ok (one that failed when it was run
+        again keeps none)."""
         import pandas as pd
 
         return pd.read_sql_query(
@@ -441,7 +467,7 @@ class RecordsMixin:
             "j.judge, j.judge_kind, j.run_index AS judge_run, j.label, j.score, j.status, "
             "j.explanation, j.origin, j.detail "
             "FROM judgments j JOIN responses r ON r.response_id = j.response_id "
-            "WHERE r.kind = ?",
+            "WHERE r.kind = ? AND (r.kind = 'single' OR r.status = 'ok')",
             self._conn,
             params=(kind,),
         )
