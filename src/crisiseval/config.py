@@ -156,9 +156,7 @@ class ModelConfig(_Strict):
             raise ValueError("guard_format is for kind: guard")
         if self.kind == "moderation" and self.provider != "openai":
             raise ValueError("kind: moderation needs an OpenAI-compatible endpoint")
-        if self.kind == "moderation" or (
-            self.kind == "guard" and self.guard_format != "yes-no"
-        ):
+        if self.kind == "moderation" or (self.kind == "guard" and self.guard_format != "yes-no"):
             # The input is the whole conversation such a classifier reads: a re-ask would be
             # classified with it. A reply it cannot read is unparsed at once.
             if "reasks" in self.limits.model_fields_set and self.limits.reasks:
@@ -364,6 +362,23 @@ class StudyConfig(_Strict):
                 raise ValueError(
                     "converse: no respondents (give converse.respondents or a respond: section)"
                 )
+            names_seen: set[str] = set()
+            for r in self.conversation_respondents():
+                if r.name in names_seen:
+                    raise ValueError(
+                        f"converse.respondents: the name {r.name!r} is used twice (each "
+                        "respondent needs its own name)"
+                    )
+                names_seen.add(r.name)
+            for role, model in [
+                ("converse.simulator", self.converse.simulator),
+                *(("converse.respondents", r.model) for r in self.conversation_respondents()),
+            ]:
+                if model in self.models and self.models[model].batch:
+                    raise ValueError(
+                        f"{role}: {model!r} has batch: true; a conversation needs each turn's "
+                        "reply before the next, so it cannot run as a batch"
+                    )
         for where, name in names:
             if name not in self.models:
                 known = ", ".join(sorted(self.models)) or "none"
