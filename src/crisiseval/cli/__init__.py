@@ -26,6 +26,7 @@ from crisiseval.cli import annotate as annotate_cmds
 from crisiseval.cli import compare as compare_cmds
 from crisiseval.cli import conversations as conversation_cmds
 from crisiseval.cli import gate as gate_cmds
+from crisiseval.cli import inspect_cmd as inspect_cmds
 from crisiseval.cli import probes as probe_cmds
 from crisiseval.cli import store_cmds, study
 from crisiseval.cli._common import Settings, err, out
@@ -78,6 +79,7 @@ compare_cmds.register(app)
 probe_cmds.register(app)
 annotate_cmds.register(app)
 conversation_cmds.register(app)
+inspect_cmds.register(app)
 
 
 def _register_analysis() -> None:
