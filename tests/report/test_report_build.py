@@ -212,6 +212,7 @@ def test_judgments_only_store_skips_agreement(make_store: StoreFactory) -> None:
     # the store does not record the experiment's respondents: no pair to compare
     assert [name for name, _ in skipped] == [
         "Agreement on crisis labels",
+        "Classifier comparison",
         "Comparison",
         "Probes",
         "Conversations",

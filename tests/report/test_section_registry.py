@@ -50,6 +50,7 @@ def test_the_built_in_sections_are_registered_in_order() -> None:
     assert [s.name for s in registered_sections()] == [
         "verdict",
         "agreement",
+        "classifiers",
         "scores",
         "comparison",
         "judge_validity",
@@ -62,7 +63,7 @@ def test_the_built_in_sections_are_registered_in_order() -> None:
 def test_a_registered_section_is_collected(toy_sections: None, make_store: StoreFactory) -> None:
     store = make_store(responses=False, judgments=False, bad_cells=False, hostile=False)
     sections, skipped = collect_sections(store, n_boot=0)
-    assert [s.key for s in sections] == ["toy_first", "agreement"]
+    assert [s.key for s in sections] == ["toy_first", "agreement", "classifiers"]
     assert sections[0].tables[0].rows == [[str(len(store.labels_frame()))]]
     # a section whose records are missing is skipped, in its place, with the reason
     assert skipped == [

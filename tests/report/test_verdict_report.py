@@ -83,7 +83,7 @@ def test_the_report_leads_with_the_verdict(hostile_report: ReportPaths) -> None:
     header, main = html.split("<main>", 1)
     sections = re.findall(r'<section id="([a-z_]+)">', main)
     assert sections[0] == "verdict" and sections[-1] == "appendix"
-    assert sections[1:-1] == ["agreement", "scores", "judge_validity", "gallery"]
+    assert sections[1:-1] == ["agreement", "classifiers", "scores", "judge_validity", "gallery"]
     assert re.search(r'<nav><strong>Contents:</strong>\s*<a href="#verdict">', header)
     # the demo notice and the content warning stay at the top; the counts are in the appendix
     assert "Content warning:" in header

@@ -29,6 +29,7 @@ from crisiseval.cli import gate as gate_cmds
 from crisiseval.cli import inspect_cmd as inspect_cmds
 from crisiseval.cli import probes as probe_cmds
 from crisiseval.cli import store_cmds, study
+from crisiseval.cli import triage as triage_cmds
 from crisiseval.cli._common import Settings, err, out
 from crisiseval.errors import CrisisEvalError
 
@@ -80,6 +81,7 @@ probe_cmds.register(app)
 annotate_cmds.register(app)
 conversation_cmds.register(app)
 inspect_cmds.register(app)
+triage_cmds.register(app)
 
 
 def _register_analysis() -> None:

@@ -473,3 +473,34 @@ def score_by_turn_lines(
             ax.legend(fontsize=8)
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+@figure_kind("classifier_tradeoff")
+def classifier_tradeoff(
+    names: Sequence[str],
+    speed: Sequence[float],
+    kappa: Sequence[float],
+    title: str,
+    *,
+    reference: float | None = None,
+    reference_label: str = "",
+) -> Figure:
+    """One point per classifier: inputs per second (log scale) against mean kappa, with an
+    optional reference line (the experts' own agreement)."""
+    with matplotlib.rc_context(RC):
+        fig, ax = _figure(6.8, 4.4)
+        x = np.asarray(speed, dtype=float)
+        y = np.asarray(kappa, dtype=float)
+        colours = matplotlib.colormaps["tab10"]
+        for i, name in enumerate(names):
+            ax.scatter(x[i], y[i], color=colours(i % 10), s=40, label=_short(str(name), 36))
+        if reference is not None and np.isfinite(reference):
+            ax.axhline(reference, color="#c0392b", linestyle="--", label=reference_label)
+        ax.set_xscale("log")
+        ax.set_xlabel("inputs per second (log scale)")
+        ax.set_ylabel("mean Cohen's kappa against the experts")
+        ax.grid(alpha=0.3)
+        if len(names):
+            ax.legend(fontsize=8, loc="best")
+        fig.suptitle(title, fontsize=10)
+    return fig

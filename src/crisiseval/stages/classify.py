@@ -5,6 +5,20 @@ taxonomy's; a model's ``explanation_chars`` caps the explanation, or drops it at
 and in the prompt). Per model and item the runs are reduced to a majority label: the most
 frequent valid label when it is unique; a tie, or no valid run at all, gives no label (status
 ``tie`` / ``none``), which is reported and keeps the item out of judging.
+
+Beside these LLM classifiers (``kind: chat``), the same stage runs the other classifier kinds
+into the same labels table:
+
+* ``kind: guard`` — a guard model in its own format (:mod:`crisiseval.guards`): one cell per
+  item, the reply parsed by the format (a reply it cannot read is ``unparsed``, its raw text in
+  the cell and in the label's ``detail``), categories mapped to a label or ``any_crisis``;
+* ``kind: moderation`` — a ``/moderations`` endpoint: one cell per item, scores mapped by the
+  thresholds in ``guards/data/openai-moderation.yaml``;
+* ``classify.trained`` — a triage model file (:mod:`crisiseval.triage`): no model call; every
+  item labelled locally (origin ``classify``), its speed recorded in the store's meta.
+
+Guards, moderation and trained classifiers run once per item (run 1) and have no majority
+record: the labels that drive judging come from an LLM classifier.
 """
 
 from __future__ import annotations
@@ -12,14 +26,23 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from crisiseval.config import StudyConfig
-from crisiseval.engine import CallSpec, RunSummary
+from crisiseval.engine import CallSpec, Engine, OutputParser, RunSummary, TextOutput
 from crisiseval.prompts import render
 from crisiseval.stages.base import StageOutcome, StudyContext, register_stage
-from crisiseval.stages.outputs import classify_output, explanation_caps, run_by_output
+from crisiseval.stages.outputs import (
+    classify_output,
+    explanation_caps,
+    merge_summaries,
+    run_by_output,
+)
 from crisiseval.store import LabelRecord, LabelStatus, RaterId, Store
 from crisiseval.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from crisiseval.triage import TriageModel
 
 PROMPT_VERSION = "classify-v1"
 
@@ -39,6 +62,7 @@ class ClassifyResult:
     summary: RunSummary
     per_model: dict[str, Counter[str]] = field(default_factory=dict)  # status counts of majority
     removed: int = 0
+    other_lines: list[str] = field(default_factory=list)  # guards, moderation, trained
 
     def lines(self) -> list[str]:
         out = [f"classify: {self.summary.line()}"]
@@ -48,6 +72,7 @@ class ClassifyResult:
                 f"ties, {c.get('none', 0)} with no valid run"
                 + (f", {c['incomplete']} incomplete" if c.get("incomplete") else "")
             )
+        out += self.other_lines
         if self.removed:
             out.append(
                 f"  removed {self.removed} labels of runs or classifiers no longer configured"
@@ -99,21 +124,81 @@ def make_specs(
     ]
 
 
-def run_classify(
-    ctx: StudyContext, item_ids: Sequence[str], models: Sequence[str], runs: int
-) -> ClassifyResult:
-    store, engine, taxonomy = ctx.store, ctx.engine, ctx.taxonomy
-    caps = explanation_caps(ctx.engine, models)
-    specs = make_specs(store, taxonomy, item_ids, models, runs, caps)
-    summary = run_by_output(
-        engine,
-        specs,
-        lambda model: classify_output(taxonomy, caps[model]),
-        description="classify",
-    )
-    results = engine.results(summary.keys)
+def kinds(engine: Engine, models: Sequence[str]) -> dict[str, list[str]]:
+    """The classifier models by kind (chat, guard, moderation), each in the given order."""
+    out: dict[str, list[str]] = {"chat": [], "guard": [], "moderation": []}
+    for m in dict.fromkeys(models):
+        out[engine.model(m).kind].append(m)
+    return out
+
+
+def _parser(engine: Engine, model: str) -> tuple[OutputParser, str]:
+    """The output parser and prompt version of a guard or moderation model."""
+    from crisiseval.guards import load_format, load_moderation, parse_moderation
+
+    cfg = engine.model(model)
+    if cfg.kind == "moderation":
+        return TextOutput("moderation", parse_moderation), load_moderation().prompt_version
+    assert cfg.guard_format is not None
+    fmt = load_format(cfg.guard_format)
+    return TextOutput(f"guard:{fmt.name}", fmt.parse), fmt.prompt_version
+
+
+def make_other_specs(
+    store: Store, engine: Engine, item_ids: Sequence[str], models: Sequence[str]
+) -> list[tuple[CallSpec, OutputParser]]:
+    """One call per item of each guard or moderation model, with the parser of its reply."""
+    from crisiseval.guards import load_format
+
+    turns = store.item_turns(item_ids)
+    out: list[tuple[CallSpec, OutputParser]] = []
+    for model in models:
+        cfg = engine.model(model)
+        parser, version = _parser(engine, model)
+        for iid in dict.fromkeys(item_ids):
+            if cfg.kind == "guard":
+                assert cfg.guard_format is not None
+                messages = load_format(cfg.guard_format).messages(turns[iid])
+            else:
+                messages = [{"role": "user", "content": "\n".join(turns[iid])}]
+            spec = CallSpec(
+                role="classify",
+                model=model,
+                messages=messages,
+                run_index=0,
+                prompt_version=version,
+                item_id=iid,
+                context={"classifier": model, "kind": cfg.kind},
+            )
+            out.append((spec, parser))
+    return out
+
+
+def _run_parsed(
+    engine: Engine, pairs: Sequence[tuple[CallSpec, OutputParser]]
+) -> tuple[list[CallSpec], RunSummary | None]:
+    """Run guard and moderation calls, one engine run per parser."""
+    groups: dict[str, list[CallSpec]] = {}
+    parsers: dict[str, OutputParser] = {}
+    for spec, parser in pairs:
+        groups.setdefault(parser.name, []).append(spec)
+        parsers[parser.name] = parser
+    specs: list[CallSpec] = []
+    parts: list[RunSummary] = []
+    for name, group in groups.items():
+        parts.append(engine.run_sync(group, parsers[name], description="classify"))
+        specs += group
+    if not parts:
+        return [], None
+    return specs, merge_summaries(parts, [k for p in parts for k in p.keys])
+
+
+def _label_records(
+    store: Store, specs: Sequence[CallSpec], summary: RunSummary
+) -> list[LabelRecord]:
+    """The labels of finished cells; an unparsed reply keeps its raw text in ``detail``."""
+    results = store.cells.results(summary.keys)
     records: list[LabelRecord] = []
-    by_item: dict[tuple[str, str], list[str | None]] = {}
     for spec, key in zip(specs, summary.keys, strict=True):
         r = results[key]
         assert spec.item_id is not None
@@ -125,14 +210,93 @@ def run_classify(
             parsed=r.parsed,
             cell_key=key,
         )
-        if rec is None:  # pending or in a batch: the run was interrupted
+        if rec is None:
             continue
+        if rec.status == "unparsed" and r.text:
+            rec = rec.model_copy(update={"detail": {"raw": r.text[:2000]}})
         records.append(rec)
-        if rec.status != "failed":  # an infrastructure failure is not a vote
-            by_item.setdefault((spec.model, spec.item_id), []).append(rec.label)
-    result = ClassifyResult(summary=summary, per_model={m: Counter() for m in models})
+    return records
+
+
+def load_trained(trained: Mapping[str, str]) -> dict[str, TriageModel]:
+    """The model file of each trained classifier (a missing or altered file is an error before
+    any call is made)."""
+    from crisiseval.triage import load_model
+
+    return {name: load_model(path) for name, path in trained.items()}
+
+
+def run_trained(
+    ctx: StudyContext, item_ids: Sequence[str], trained: Mapping[str, TriageModel]
+) -> list[str]:
+    """Label ``item_ids`` with each trained classifier (no model call) and write the labels;
+    returns a line per classifier. The speed measured here (inputs per CPU second) is recorded
+    in the store's meta."""
+    import time
+
+    from crisiseval import triage
+
+    lines: list[str] = []
+    for name, model in trained.items():
+        t0 = time.process_time()
+        ids, prediction = triage.predict_items(ctx.store, model, item_ids)
+        seconds = time.process_time() - t0
+        speed = len(ids) / seconds if seconds > 0 else float("nan")
+        triage.write_labels(
+            ctx.store,
+            model,
+            name,
+            ids,
+            prediction,
+            origin="classify",
+            inputs_per_s=speed,
+            replace=False,
+        )
+        lines.append(f"  {name}: {len(ids)} items labelled (trained classifier)")
+    return lines
+
+
+def run_classify(
+    ctx: StudyContext,
+    item_ids: Sequence[str],
+    models: Sequence[str],
+    runs: int,
+    trained: Mapping[str, str] | None = None,
+) -> ClassifyResult:
+    store, engine, taxonomy = ctx.store, ctx.engine, ctx.taxonomy
+    trained_models = load_trained(trained or {})
+    by_kind = kinds(engine, models)
+    chat = by_kind["chat"]
+    caps = explanation_caps(ctx.engine, chat)
+    specs = make_specs(store, taxonomy, item_ids, chat, runs, caps)
+    summaries: list[RunSummary] = []
+    if specs:
+        summaries.append(
+            run_by_output(
+                engine,
+                specs,
+                lambda model: classify_output(taxonomy, caps[model]),
+                description="classify",
+            )
+        )
+    other = make_other_specs(store, engine, item_ids, by_kind["guard"] + by_kind["moderation"])
+    other_specs, other_summary = _run_parsed(engine, other)
+    if other_summary is not None:
+        summaries.append(other_summary)
+    all_specs = [*specs, *other_specs]
+    summary = (
+        merge_summaries(summaries, [k for s in summaries for k in s.keys])
+        if summaries
+        else RunSummary()
+    )
+    records = _label_records(store, all_specs, summary)
+    by_item: dict[tuple[str, str], list[str | None]] = {}
+    for rec in records:
+        if rec.rater in chat and rec.status != "failed":  # a failure is not a vote
+            by_item.setdefault((rec.rater, rec.item_id), []).append(rec.label)
+    result = ClassifyResult(summary=summary, per_model={m: Counter() for m in chat})
     incomplete: list[tuple[str, str]] = []
-    for model, iid in ((m, i) for m in models for i in dict.fromkeys(item_ids)):
+    for model, iid in ((m, i) for m in chat for i in dict.fromkeys(item_ids)):
         labels = by_item.get((model, iid), [])
         if len(labels) < runs:
             # Some runs failed or were interrupted: no majority until a re-run finishes them
@@ -143,12 +307,25 @@ def run_classify(
         lab, status = majority(labels)
         result.per_model[model][status] += 1
         records.append(LabelRecord.majority(model, iid, lab, status))
+    for model in by_kind["guard"] + by_kind["moderation"]:
+        c = Counter(
+            r.status if r.status != "ok" else str(r.label)
+            for r in records
+            if r.rater == model and r.rater_kind == "model_run"
+        )
+        result.other_lines.append(
+            f"  {model} ({engine.model(model).kind}): "
+            + (", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "no finished call")
+        )
     with store.transaction():
         store.upsert_labels(records)
         if incomplete:
             store.delete_labels(incomplete)
+        result.other_lines += run_trained(ctx, item_ids, trained_models)
         # A smaller study (fewer runs, a classifier dropped) leaves no labels behind.
-        result.removed = store.remove_stale_labels(item_ids, models, runs, origin="classify")
+        result.removed = store.remove_stale_labels(
+            item_ids, [*models, *(trained or {})], runs, origin="classify"
+        )
     return result
 
 
@@ -161,16 +338,22 @@ class ClassifyStage:
         return cfg.classify is not None
 
     def models(self, cfg: StudyConfig) -> list[str]:
+        # Trained classifiers make no model call: they are not models of the experiment file.
         return list(cfg.classify.models) if cfg.classify else []
 
     def plan(self, ctx: StudyContext, item_ids: Sequence[str]) -> list[CallSpec]:
         c = ctx.cfg.classify
         assert c is not None
-        caps = explanation_caps(ctx.engine, c.models)
-        return make_specs(ctx.store, ctx.taxonomy, item_ids, c.models, c.runs, caps)
+        by_kind = kinds(ctx.engine, c.models)
+        caps = explanation_caps(ctx.engine, by_kind["chat"])
+        specs = make_specs(ctx.store, ctx.taxonomy, item_ids, by_kind["chat"], c.runs, caps)
+        other = make_other_specs(
+            ctx.store, ctx.engine, item_ids, by_kind["guard"] + by_kind["moderation"]
+        )
+        return specs + [spec for spec, _parser in other]
 
     def run(self, ctx: StudyContext, item_ids: Sequence[str]) -> StageOutcome:
         c = ctx.cfg.classify
         assert c is not None
-        r = run_classify(ctx, item_ids, c.models, c.runs)
+        r = run_classify(ctx, item_ids, c.models, c.runs, c.trained)
         return StageOutcome(r.summary, r.lines())

@@ -1,8 +1,9 @@
 """A scripted OpenAI-compatible HTTP server for tests, benchmarks and dry runs.
 
-It answers ``POST /v1/chat/completions`` (and ``GET /v1/models``) on 127.0.0.1. Without rules it
-replies with a deterministic JSON object that satisfies the request's JSON schema (when the request
-asks for one) or a short text. Rules inject faults or scripted replies::
+It answers ``POST /v1/chat/completions`` (and ``GET /v1/models``; ``POST /v1/moderations``, whose
+``reply`` rules give category scores as JSON text, ``{"self-harm/intent": 0.9}``) on 127.0.0.1.
+Without rules it replies with a deterministic JSON object that satisfies the request's JSON
+schema (when the request asks for one) or a short text. Rules inject faults or scripted replies::
 
     {"match": "some text", "kind": "429", "times": 2, "retry_after": 0.2}
 
@@ -125,6 +126,36 @@ def example_for_schema(
     text = "mock reply " + seed[:8]
     max_len = schema.get("maxLength")
     return text[:max_len] if max_len else text
+
+
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+
+
+def moderation_result(scores: dict[str, float]) -> dict[str, Any]:
+    """One ``/v1/moderations`` result: ``scores`` (category -> score; the others 0), a category
+    flagged at 0.5 or more, ``flagged`` when any is."""
+    full = {c: float(scores.get(c, 0.0)) for c in MODERATION_CATEGORIES}
+    flags = {c: v >= 0.5 for c, v in full.items()}
+    return {
+        "flagged": any(flags.values()),
+        "categories": flags,
+        "category_scores": full,
+        "category_applied_input_types": {c: ["text"] for c in MODERATION_CATEGORIES},
+    }
 
 
 def _completion(text: str, model: str, prompt_chars: int) -> dict[str, Any]:
@@ -274,6 +305,45 @@ def make_app(state: ServerState) -> web.Application:
     async def models(request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "mock", "object": "model"}]})
 
+    async def moderations(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": {"message": "invalid JSON body"}}, status=400)
+        raw = body.get("input")
+        inputs = [str(raw)] if isinstance(raw, str) else [str(x) for x in raw or []]
+        entry: dict[str, Any] = {
+            "t": time.time(),
+            "path": "/v1/moderations",
+            "digest": messages_digest([{"content": x} for x in inputs]),
+            "auth": request.headers.get("Authorization"),
+            "model": body.get("model"),
+        }
+        with state.lock:
+            state.log.append(entry)
+        results = []
+        for text in inputs:
+            rule: Rule | None = None
+            with state.lock:
+                for r in state.rules:
+                    if r.matches(text, body.get("model")):
+                        r.served += 1
+                        rule = r
+                        break
+            entry["outcome"] = rule.kind if rule else "ok"
+            if rule is not None and rule.kind in ("429", "500", "503", "400"):
+                headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after else {}
+                return web.json_response(
+                    {"error": {"message": rule.text or f"mock error {rule.kind}"}},
+                    status=int(rule.kind),
+                    headers=headers,
+                )
+            given = json.loads(rule.text or "{}") if rule and rule.kind == "reply" else {}
+            results.append(moderation_result(given))
+        return web.json_response(
+            {"id": "modr-mock", "model": str(body.get("model")), "results": results}
+        )
+
     async def set_rules(request: web.Request) -> web.Response:
         data = await request.json()
         with state.lock:
@@ -294,6 +364,7 @@ def make_app(state: ServerState) -> web.Application:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/moderations", moderations)
     app.router.add_post("/_control/rules", set_rules)
     app.router.add_get("/_control/log", get_log)
     app.router.add_post("/_control/reset", reset)
