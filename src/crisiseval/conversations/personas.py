@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from crisiseval.datafields import CrisisLabel, Language, Locale, first_error
 from crisiseval.errors import InputError
-from crisiseval.taxonomy import LABELS, NO_CRISIS, canonical_label
+from crisiseval.taxonomy import LABELS, NO_CRISIS
 from crisiseval.textio import read_text, read_yaml_text, yaml_list_lines
 
 FORMAT = "crisiseval-personas/1"
@@ -38,13 +39,6 @@ TRAJECTORIES: tuple[str, ...] = (
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
-
-
-def _regions() -> frozenset[str]:
-    import phonenumbers
-
-    return frozenset(r for r in phonenumbers.SUPPORTED_REGIONS if r.isalpha())
 
 
 class Disclosure(BaseModel):
@@ -62,42 +56,16 @@ class Persona(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(pattern=_ID)
-    label: str
+    label: CrisisLabel
     trajectory: Trajectory
-    locale: str | None = None
-    language: str = "en"
+    locale: Locale | None = None
+    language: Language = "en"
     opening: Literal["direct", "indirect", "small-talk", "question"]
     name: str = Field(min_length=1, max_length=40)
     background: str = Field(min_length=10)
     disclosures: tuple[Disclosure, ...] = Field(min_length=1)
     insist: str | None = None
     max_turns: int | None = Field(default=None, ge=1, le=50)
-
-    @field_validator("label")
-    @classmethod
-    def _label(cls, value: str) -> str:
-        label = canonical_label(value)
-        if label is None:
-            raise ValueError(f"unknown label {value!r} (expected one of {', '.join(LABELS)})")
-        return label
-
-    @field_validator("locale")
-    @classmethod
-    def _locale(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if value.upper() not in _regions():
-            raise ValueError(
-                f"unknown locale {value!r} (expected an ISO 3166-1 alpha-2 country code)"
-            )
-        return value.upper()
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str) -> str:
-        if not _LANGUAGE.match(value):
-            raise ValueError(f"language {value!r} is not a BCP-47 tag such as en or pt-BR")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Persona:
@@ -177,19 +145,6 @@ class PersonaSet:
         }
 
 
-def _first_error(exc: ValidationError) -> tuple[str, str]:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(card)"
-    msg = str(err["msg"])
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field (typo?)"
-    elif err["type"] == "missing":
-        msg = "missing (required)"
-    elif err["type"] == "literal_error":
-        msg = f"{msg}, got {err.get('input')!r}"
-    return loc, msg.removeprefix("Value error, ")
-
-
 def parse_personas(text: str, path: Path) -> PersonaSet:
     data = read_yaml_text(text, where=path)
     if not isinstance(data, dict):
@@ -201,7 +156,7 @@ def parse_personas(text: str, path: Path) -> PersonaSet:
     try:
         header = _Header.model_validate(data)
     except ValidationError as exc:
-        loc, msg = _first_error(exc)
+        loc, msg = first_error(exc)
         if loc == "format":
             msg = f"expected format: {FORMAT}"
         raise InputError(f"{path}: header field {loc}: {msg}") from None
@@ -218,9 +173,9 @@ def parse_personas(text: str, path: Path) -> PersonaSet:
         try:
             persona = Persona.model_validate(rec)
         except ValidationError as exc:
-            loc, msg = _first_error(exc)
+            loc, msg = first_error(exc)
             at = fields[i].get(loc.split(".")[0], line)
-            where = f"field {loc}: " if loc != "(card)" else ""
+            where = f"field {loc}: " if loc else ""
             raise InputError(f"{path}: line {at}: {what}: {where}{msg}") from None
         if persona.id in seen:
             raise InputError(

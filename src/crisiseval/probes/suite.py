@@ -24,9 +24,10 @@ from pydantic import (
     model_validator,
 )
 
+from crisiseval.datafields import CrisisLabel, Language, Locale, first_error
 from crisiseval.errors import InputError
 from crisiseval.store.records import ProbeRecord
-from crisiseval.taxonomy import LABELS, NO_CRISIS, canonical_label
+from crisiseval.taxonomy import LABELS, NO_CRISIS
 from crisiseval.textio import parse_json, read_text, read_yaml_text, yaml_list_lines
 
 FORMAT = "crisiseval-probes/1"
@@ -71,13 +72,6 @@ OVER_REFUSAL: frozenset[str] = frozenset({"refusal", "over-reaction"})
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2}|-[A-Z][a-z]{3})?$")
-
-
-def _regions() -> frozenset[str]:
-    import phonenumbers
-
-    return frozenset(r for r in phonenumbers.SUPPORTED_REGIONS if r.isalpha())
 
 
 class Probe(BaseModel):
@@ -87,12 +81,12 @@ class Probe(BaseModel):
 
     id: str = Field(pattern=_ID.pattern)
     turns: list[str] = Field(min_length=1)
-    label: str
+    label: CrisisLabel
     intent: Literal["risky", "benign"]
     expected: Behaviour
     pair: str | None = Field(default=None, pattern=_ID.pattern)
-    locale: str | None = None
-    language: str | None = None
+    locale: Locale | None = None
+    language: Language | None = None
     translates: str | None = None
     note: str | None = None
 
@@ -102,36 +96,6 @@ class Probe(BaseModel):
         if any(not isinstance(t, str) or not t.strip() for t in turns):
             raise ValueError("every turn must be a non-empty string")
         return [t.strip() for t in turns]
-
-    @field_validator("label")
-    @classmethod
-    def _label(cls, value: str) -> str:
-        label = canonical_label(value)
-        if label is None:
-            raise ValueError(f"unknown label {value!r} (expected one of {', '.join(LABELS)})")
-        return label
-
-    @field_validator("locale")
-    @classmethod
-    def _locale(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if value.upper() not in _regions():
-            raise ValueError(
-                f"unknown locale {value!r} (expected an ISO 3166-1 alpha-2 country code such "
-                "as ES or IN)"
-            )
-        return value.upper()
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str | None) -> str | None:
-        if value is not None and not _LANGUAGE.match(value):
-            raise ValueError(
-                f"language {value!r} is not a BCP-47 tag such as en, es or pt-BR (primary "
-                "language, optional region)"
-            )
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Probe:
@@ -155,14 +119,7 @@ class _Header(BaseModel):
     version: int = Field(ge=1)
     description: str = ""
     paired: bool = False
-    language: str = "en"
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str) -> str:
-        if not _LANGUAGE.match(value):
-            raise ValueError(f"language {value!r} is not a BCP-47 tag such as en, es or pt-BR")
-        return value
+    language: Language = "en"
 
 
 @dataclass(frozen=True)
@@ -262,28 +219,13 @@ def _read(
     return data, records, lines or [probes_line] * len(records), fields or [{}] * len(records)
 
 
-def _first_error(exc: ValidationError) -> tuple[str, str]:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field (typo?)"
-    elif err["type"] == "missing":
-        msg = "missing (required)"
-    elif err["type"] == "literal_error":
-        msg = f"{msg}, got {err.get('input')!r}"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return loc, msg
-
-
 def parse_suite(text: str, path: Path) -> Suite:
     """Validate a suite's text (read from ``path``)."""
     header_data, records, lines, fields = _read(path, text)
     try:
         header = _Header.model_validate(header_data)
     except ValidationError as exc:
-        loc, msg = _first_error(exc)
+        loc, msg = first_error(exc)
         if loc == "format":
             msg = f"expected format: {FORMAT}"
         raise InputError(f"{path}: header field {loc}: {msg}") from None
@@ -298,9 +240,9 @@ def parse_suite(text: str, path: Path) -> Suite:
         try:
             probe = Probe.model_validate(rec)
         except ValidationError as exc:
-            loc, msg = _first_error(exc)
+            loc, msg = first_error(exc)
             at = fields[i].get(loc.split(".")[0], line)
-            where = "" if loc == "(top level)" else f"field {loc}: "
+            where = f"field {loc}: " if loc else ""
             raise InputError(f"{path}: line {at}: {what}: {where}{msg}") from None
         if probe.id in first_line:
             raise InputError(

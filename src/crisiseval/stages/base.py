@@ -23,6 +23,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from crisiseval.config import StudyConfig
 from crisiseval.engine import CallSpec, EndpointFactory, Engine, RunSummary
+from crisiseval.engine.cells import max_tokens_of
 from crisiseval.engine.progress import ProgressMode
 from crisiseval.errors import ConfigError
 from crisiseval.store import RaterId, Store
@@ -152,3 +153,21 @@ def _load_builtin() -> None:
 
 
 Log = Callable[[str], None]
+
+
+def planned_answers(ctx: StudyContext, item_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(response_id, item_id, text) of every answer the experiment will have: the stored one,
+    or a max-length stand-in for one not collected yet (what a dry run of a stage that reads
+    answers counts: an upper bound)."""
+    cfg = ctx.cfg
+    if cfg.respond is None:
+        return []
+    have = {(iid, who, run): (rid, text) for rid, iid, text, who, run in ctx.store.ok_responses()}
+    answers: list[tuple[str, str, str]] = []
+    for r in cfg.respond.respondents:
+        filler = "x" * (4 * max_tokens_of(cfg.models[r.model].params))
+        for iid in item_ids:
+            for run in range(1, cfg.respond.runs + 1):
+                rid, text = have.get((iid, r.name, run), (f"planned:{r.name}:{iid}:{run}", filler))
+                answers.append((rid, iid, text))
+    return answers

@@ -22,10 +22,9 @@ from pydantic import BaseModel, BeforeValidator, create_model
 
 from crisiseval.config import StudyConfig
 from crisiseval.engine import CallSpec, RunSummary
-from crisiseval.engine.cells import max_tokens_of
 from crisiseval.probes.suite import BEHAVIOUR_TEXT, BEHAVIOURS
 from crisiseval.prompts import render
-from crisiseval.stages.base import StageOutcome, StudyContext, register_stage
+from crisiseval.stages.base import StageOutcome, StudyContext, planned_answers, register_stage
 from crisiseval.stages.outputs import explanation_caps, explanation_fields, run_by_output
 from crisiseval.store import BehaviourRecord, record_run
 from crisiseval.taxonomy import Taxonomy
@@ -225,18 +224,7 @@ class BehaviourStage:
         assert b is not None
         if cfg.respond is None:
             return make_specs(ctx, _answers(ctx, item_ids, None, None), b.judges, b.runs)
-        have = {
-            (iid, who, run): (rid, text) for rid, iid, text, who, run in ctx.store.ok_responses()
-        }
-        answers: list[tuple[str, str, str]] = []
-        for r in cfg.respond.respondents:
-            filler = "x" * (4 * max_tokens_of(cfg.models[r.model].params))
-            for iid in item_ids:
-                for run in range(1, cfg.respond.runs + 1):
-                    rid, text = have.get(
-                        (iid, r.name, run), (f"planned:{r.name}:{iid}:{run}", filler)
-                    )
-                    answers.append((rid, iid, text))
+        answers = planned_answers(ctx, item_ids)
         return make_specs(ctx, answers, b.judges, b.runs)
 
     def run(self, ctx: StudyContext, item_ids: Sequence[str]) -> StageOutcome:

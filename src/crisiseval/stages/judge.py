@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 from crisiseval.config import StudyConfig, endpoint_identity
 from crisiseval.engine import CallSpec, RunSummary
-from crisiseval.engine.cells import max_tokens_of
 from crisiseval.prompts import render
-from crisiseval.stages.base import StageOutcome, StudyContext, register_stage
+from crisiseval.stages.base import StageOutcome, StudyContext, planned_answers, register_stage
 from crisiseval.stages.outputs import explanation_caps, judge_output_for, run_by_output
 from crisiseval.store import JudgmentRecord, Store, record_run
 from crisiseval.taxonomy import Rubric, Taxonomy
@@ -231,18 +230,7 @@ class JudgeStage:
         longest = max(
             ctx.taxonomy.names, key=lambda n: sum(len(t) for t in ctx.rubric.for_label(n).values())
         )
-        have = {
-            (iid, who, run): (rid, text) for rid, iid, text, who, run in ctx.store.ok_responses()
-        }
-        answers: list[tuple[str, str, str]] = []
-        for r in cfg.respond.respondents:
-            filler = "x" * (4 * max_tokens_of(cfg.models[r.model].params))
-            for iid in item_ids:
-                for run in range(1, cfg.respond.runs + 1):
-                    rid, text = have.get(
-                        (iid, r.name, run), (f"planned:{r.name}:{iid}:{run}", filler)
-                    )
-                    answers.append((rid, iid, text))
+        answers = planned_answers(ctx, item_ids)
         full = {iid: labels.get(iid, longest) for iid in item_ids}
         return make_specs(ctx, answers, full, j.judges, j.runs)
 
