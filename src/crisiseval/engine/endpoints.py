@@ -192,31 +192,8 @@ class OpenAIEndpoint:
                 messages=messages,  # type: ignore[arg-type]
                 **kwargs,
             )
-        except openai.APITimeoutError as exc:
-            raise InfraError("timeout", f"timed out after {self.cfg.limits.timeout_s}s") from exc
-        except openai.APIConnectionError as exc:
-            raise InfraError("connection", _redact(f"connection error: {exc}", self._key)) from exc
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            body = _redact(str(getattr(exc, "body", "") or exc.message), self._key)[:500]
-            if status == 429:
-                kind = "rate_limit"
-            elif status in (408, 409):  # request timeout / conflict: transient, as the SDK says
-                kind = "timeout" if status == 408 else "server"
-            elif status >= 500:
-                kind = "server"
-            else:
-                kind = f"http_{status}"
-            raise InfraError(
-                kind,
-                f"HTTP {status}: {body}",
-                retry_after=_retry_after(exc.response.headers),
-                status=status,
-                body=body,
-            ) from exc
-        except (openai.OpenAIError, ValueError) as exc:  # a body that is not valid JSON, etc.
-            msg = f"malformed response body: {type(exc).__name__}: {exc}"
-            raise InfraError("bad_response", _redact(msg, self._key)[:500]) from exc
+        except (openai.OpenAIError, ValueError) as exc:  # ValueError: a body that is not JSON
+            raise sdk_error(exc, self._key, self.cfg.limits.timeout_s) from exc
         finally:
             self.in_flight[replica] -= 1
         if not resp.choices:
@@ -417,8 +394,10 @@ class LlamaCppEndpoint:
 
 
 # ---------------------------------------------------------------------------- moderation
-def _moderation_error(exc: Exception, key: str | None, timeout_s: float) -> InfraError:
-    """The :class:`InfraError` of an exception from the openai SDK's moderation call."""
+def sdk_error(exc: Exception, key: str | None, timeout_s: float) -> InfraError:
+    """The :class:`InfraError` of an exception from an openai SDK call (chat or moderation):
+    429 is a rate limit, 408 a timeout, 409 and 5xx server trouble, a body that is not JSON a
+    bad response; the key is redacted from every message."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -477,7 +456,7 @@ class OpenAIModerationEndpoint(OpenAIEndpoint):
         try:
             resp = await self.client.moderations.create(model=self.cfg.model, input=text)
         except (openai.OpenAIError, ValueError) as exc:
-            raise _moderation_error(exc, self._key, self.cfg.limits.timeout_s) from exc
+            raise sdk_error(exc, self._key, self.cfg.limits.timeout_s) from exc
         if not resp.results:
             raise InfraError("bad_response", "the moderation response had no results")
         result = resp.results[0].model_dump(
