@@ -78,8 +78,25 @@ def test_every_classifier_beside_the_experts(make_store: StoreFactory) -> None:
     assert any("1 more by identical text" in s for s in section.summary)
     names = {f.name for f in section.figures}
     assert {"classifiers_kappa", "classifiers_speed", "classifier_confusion_tri"} <= names
-    f1 = section.tables[1]
-    assert list(f1.data["rater"]) == list(table.data["rater"])
+    tables = {t.name: t for t in section.tables}
+    assert list(tables) == [
+        "classifiers_vs_experts",
+        "classifiers_crisis_recall",
+        "classifiers_per_label_f1",
+    ]
+    f1 = tables["classifiers_per_label_f1"].data.set_index("rater")
+    assert list(f1.index) == list(table.data["rater"])
+    assert f1.loc["clf", "violent_thoughts"] == pytest.approx(
+        data.loc["clf", "f1_violent_thoughts"]
+    )
+    recall = tables["classifiers_crisis_recall"]
+    assert recall.headers == [
+        "classifier",
+        "crisis score",
+        "as labelled",
+        "at FPR 5%",
+        "at FPR 10%",
+    ]
 
 
 def test_crisis_scores_come_from_the_labels_detail(make_store: StoreFactory) -> None:
