@@ -438,8 +438,8 @@ class RecordsMixin:
         import pandas as pd  # only the analysis commands need pandas
 
         return pd.read_sql_query(
-            "SELECT rater, rater_kind, run_index, item_id, label, status, explanation, origin "
-            "FROM labels",
+            "SELECT rater, rater_kind, run_index, item_id, label, status, explanation, origin, "
+            "detail FROM labels",
             self._conn,
         )
 
