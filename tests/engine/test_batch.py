@@ -13,7 +13,7 @@ from rich.console import Console
 
 from crisiseval.config import ModelConfig, Price
 from crisiseval.engine import batch as batch_mod
-from crisiseval.engine.batch import batch_price, jsonl_chunks, request_body
+from crisiseval.engine.batch_lines import batch_price, jsonl_chunks, request_body
 from crisiseval.errors import ConfigError
 from crisiseval.store import Store
 from crisiseval.testing.batchserver import BatchServer, Plan

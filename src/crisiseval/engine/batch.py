@@ -23,7 +23,8 @@ For the cells of one :meth:`~crisiseval.engine.runner.Engine.run` (one stage) an
    a ``cancelled`` or ``failed`` batch they end ``failed`` (``batch_cancelled``,
    ``batch_failed``) and the next run submits them again, as it does every failed cell.
 
-Cost is counted at the batch price (:func:`batch_price`). The API key is read from the model's
+Cost is counted at the batch price (:func:`~crisiseval.engine.batch_lines.batch_price`). The
+API key is read from the model's
 ``api_key_env`` into the SDK client only: never logged, never stored, removed from any error text.
 
 Known window: a process killed after the provider accepted a batch and before the store recorded
@@ -40,17 +41,24 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from crisiseval.config import ModelConfig, Price
+from crisiseval.engine.batch_lines import (
+    CHAT_ENDPOINT,
+    MAX_BYTES,
+    MAX_LINES,
+    jsonl_chunks,
+    request_body,
+)
 from crisiseval.engine.cells import CallSpec
 from crisiseval.engine.cost import cost_usd
+from crisiseval.engine.endpoints import redact, status_kind
 from crisiseval.engine.outputs import OutputError, OutputParser
 from crisiseval.engine.progress import CallProgress
-from crisiseval.engine.sender import PROMPT_MODE_TEMPLATE
 from crisiseval.errors import ConfigError
 from crisiseval.store import BatchRecord, CellOutcome, Store, now_iso
 from crisiseval.store.records import BatchState
@@ -61,11 +69,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("crisiseval.engine")
 
-CHAT_ENDPOINT: Final = "/v1/chat/completions"
-MAX_LINES = 50_000
-"""Requests in one batch (OpenAI's limit)."""
-MAX_BYTES = 190 * 1024 * 1024
-"""Bytes of one input file (OpenAI takes up to 200 MB)."""
 RESUBMITS = 2
 """How many times one run submits again the lines an expired batch left without a result."""
 FILE_TIMEOUT_S = 600.0
@@ -84,80 +87,6 @@ _STATES: dict[str, BatchState] = {
     "expired": "expired",
     "cancelled": "cancelled",
 }
-
-
-def batch_price(cfg: ModelConfig, list_price: Price | None) -> Price | None:
-    """The price of a call in a batch: ``batch_price`` if given, else the list price less
-    ``batch_discount`` (default 0.5: half price, as providers charge); None without either."""
-    if cfg.batch_price is not None:
-        return cfg.batch_price
-    if list_price is None:
-        return None
-    share = 1.0 - cfg.batch_discount
-    return Price(
-        input_per_m=list_price.input_per_m * share, output_per_m=list_price.output_per_m * share
-    )
-
-
-def request_body(
-    cfg: ModelConfig,
-    messages: Sequence[dict[str, str]],
-    params: dict[str, Any],
-    schema: dict[str, Any] | None,
-    schema_name: str,
-) -> dict[str, Any]:
-    """The chat-completions body of one batch line: what the synchronous path sends, with the
-    structured output as ``json_schema`` (unless the model sets ``structured_output``)."""
-    mode = "json_schema" if cfg.structured_output == "auto" else cfg.structured_output
-    sent = [dict(m) for m in messages]
-    body: dict[str, Any] = {"model": cfg.model, "messages": sent}
-    body.update((k, v) for k, v in params.items() if k not in body)
-    if schema is not None:
-        if mode == "json_schema":
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name, "schema": schema, "strict": False},
-            }
-        elif mode == "json_object":
-            body["response_format"] = {"type": "json_object", "schema": schema}
-        elif sent:
-            sent[-1]["content"] = sent[-1].get("content", "") + PROMPT_MODE_TEMPLATE.format(
-                schema=json.dumps(schema, separators=(",", ":"))
-            )
-    return body
-
-
-def jsonl_chunks(
-    lines: Sequence[tuple[str, bytes]], *, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES
-) -> Iterator[tuple[list[str], bytes]]:
-    """(keys, file content) of each batch file: ``lines`` are (key, one JSON line) in order."""
-    keys: list[str] = []
-    parts: list[bytes] = []
-    size = 0
-    for key, line in lines:
-        if keys and (len(keys) >= max_lines or size + len(line) + 1 > max_bytes):
-            yield keys, b"\n".join(parts) + b"\n"
-            keys, parts, size = [], [], 0
-        keys.append(key)
-        parts.append(line)
-        size += len(line) + 1
-    if keys:
-        yield keys, b"\n".join(parts) + b"\n"
-
-
-def status_kind(status: int) -> str:
-    """The failure kind of an HTTP status (the same names as the synchronous path)."""
-    if status == 429:
-        return "rate_limit"
-    if status == 408:
-        return "timeout"
-    if status == 409 or status >= 500:
-        return "server"
-    return f"http_{status}"
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "[redacted]") if secret else text
 
 
 class BatchProgress(CallProgress):
@@ -280,11 +209,11 @@ class BatchRun:
         if isinstance(exc, openai.APITimeoutError):
             return "timeout", f"timed out after {self.cfg.limits.timeout_s:g}s"
         if isinstance(exc, openai.APIConnectionError):
-            return "connection", _redact(f"connection error: {exc}", self._key)
+            return "connection", redact(f"connection error: {exc}", self._key)
         if isinstance(exc, openai.APIStatusError):
-            body = _redact(str(getattr(exc, "body", "") or exc.message), self._key)[:500]
+            body = redact(str(getattr(exc, "body", "") or exc.message), self._key)[:500]
             return status_kind(exc.status_code), f"HTTP {exc.status_code}: {body}"
-        return "bad_response", _redact(f"{type(exc).__name__}: {exc}", self._key)[:500]
+        return "bad_response", redact(f"{type(exc).__name__}: {exc}", self._key)[:500]
 
     # ------------------------------------------------------------------ run
     async def run(self) -> None:
@@ -472,7 +401,7 @@ class BatchRun:
         status = batch.status if batch is not None else "failed"
         if batch is not None and batch.errors and batch.errors.data:
             first = batch.errors.data[0]
-            error = _redact(f"{first.code or 'error'}: {first.message or ''}", self._key)[:500]
+            error = redact(f"{first.code or 'error'}: {first.message or ''}", self._key)[:500]
         held = self.store.cells.batch_keys(record.batch_id)
         wanted = set(held)
         latency = max(0.0, time.time() - batch.created_at) if batch is not None else 0.0
@@ -553,7 +482,7 @@ class BatchRun:
             else None,
             attempts=1,
             error_kind=kind,
-            error_message=_redact(message, self._key)[:500],
+            error_message=redact(message, self._key)[:500],
             updated_at=now_iso(),
         )
 

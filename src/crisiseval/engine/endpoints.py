@@ -116,10 +116,23 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
-def _redact(text: str, secret: str | None) -> str:
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with the API key replaced by ``[redacted]``."""
     if secret and secret in text:
         text = text.replace(secret, "[redacted]")
     return text
+
+
+def status_kind(status: int) -> str:
+    """The failure kind of an HTTP status: 429 a rate limit, 408 a timeout, 409 and 5xx server
+    trouble, anything else ``http_<status>`` (the same names for calls and batch lines)."""
+    if status == 429:
+        return "rate_limit"
+    if status == 408:
+        return "timeout"
+    if status == 409 or status >= 500:
+        return "server"
+    return f"http_{status}"
 
 
 class OpenAIEndpoint:
@@ -403,19 +416,11 @@ def sdk_error(exc: Exception, key: str | None, timeout_s: float) -> InfraError:
     if isinstance(exc, openai.APITimeoutError):
         return InfraError("timeout", f"timed out after {timeout_s}s")
     if isinstance(exc, openai.APIConnectionError):
-        return InfraError("connection", _redact(f"connection error: {exc}", key))
+        return InfraError("connection", redact(f"connection error: {exc}", key))
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        body = _redact(str(getattr(exc, "body", "") or exc.message), key)[:500]
-        kind = (
-            "rate_limit"
-            if status == 429
-            else "timeout"
-            if status == 408
-            else "server"
-            if status >= 500 or status == 409
-            else f"http_{status}"
-        )
+        body = redact(str(getattr(exc, "body", "") or exc.message), key)[:500]
+        kind = status_kind(status)
         return InfraError(
             kind,
             f"HTTP {status}: {body}",
@@ -424,7 +429,7 @@ def sdk_error(exc: Exception, key: str | None, timeout_s: float) -> InfraError:
             body=body,
         )
     msg = f"malformed response body: {type(exc).__name__}: {exc}"
-    return InfraError("bad_response", _redact(msg, key)[:500])
+    return InfraError("bad_response", redact(msg, key)[:500])
 
 
 class OpenAIModerationEndpoint(OpenAIEndpoint):

@@ -17,7 +17,7 @@
 * Seams: ``endpoint_factory`` makes the endpoint of a model (tests inject an in-process fake); the
   state of one call to :meth:`Engine.run` lives in a :class:`_Run`; cost has one formula
   (:func:`~crisiseval.engine.cost.cost_usd`; batch prices from
-  :func:`~crisiseval.engine.batch.batch_price`).
+  :func:`~crisiseval.engine.batch_lines.batch_price`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from crisiseval.config import ModelConfig, Price
-from crisiseval.engine.batch import BatchProgress, BatchRun, batch_price
+from crisiseval.engine.batch import BatchProgress, BatchRun
+from crisiseval.engine.batch_lines import batch_price
 from crisiseval.engine.cells import CallSpec, cell_key
 from crisiseval.engine.cost import Estimate, cost_usd, estimate
 from crisiseval.engine.endpoints import (
