@@ -268,9 +268,7 @@ def test_run_killed_mid_way_resumes_without_duplicate_calls(tmp_path: Path) -> N
         resumed = Counter(r["digest"] for r in srv.requests()[n_before:])
 
     with Store.open(run_dir) as store:
-        rows = [
-            (r["key"], r["status"], r["attempts"], r["request"]) for r in store.cells.rows()
-        ]
+        rows = [(r["key"], r["status"], r["attempts"], r["request"]) for r in store.cells.rows()]
         counts = store.counts()
     assert len(rows) == 6 * (3 + 2 + 2 * 2)
     assert counts["judgments"] == 6 * 2 * 2 and counts["responses"] == 6 * 2

@@ -16,6 +16,7 @@ from crisiseval.store import (
     Store,
     item_id_for,
     now_iso,
+    prompt_hash,
     response_id_for,
 )
 
@@ -189,10 +190,14 @@ def build_store(
             ("k4", "respond", "resp-a", "done", None),
         ]
         now = now_iso()
+        request = json.dumps({"messages": [], "api_key": SECRET})
         with store.transaction() as c:
+            c.execute(
+                "INSERT INTO prompts(hash, body) VALUES (?, ?)", (prompt_hash(request), request)
+            )
             c.executemany(
                 "INSERT INTO cells(key, role, model, endpoint, run_index, prompt_version, item_id, "
-                "context, request, status, response_text, attempts, error_kind, error_message, "
+                "context, prompt, status, response_text, attempts, error_kind, error_message, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, 1, 'v1', ?, '{}', ?, ?, ?, 1, ?, ?, "
                 "?, ?)",
                 [
@@ -202,7 +207,7 @@ def build_store(
                         model,
                         "openai https://api.example.com/v1",
                         ids[0],
-                        json.dumps({"messages": [], "api_key": SECRET}),
+                        prompt_hash(request),
                         status,
                         "not json" if status == "unparsed" else None,
                         error,

@@ -90,7 +90,10 @@ class Kit:
 
     def cells(self, ctx: StudyContext, role: str) -> list[dict[str, Any]]:
         rows = self.rows(
-            ctx, "SELECT * FROM cells WHERE role = ? ORDER BY item_id, run_index", role
+            ctx,
+            "SELECT cells.*, prompts.body AS request FROM cells JOIN prompts ON hash = prompt "
+            "WHERE role = ? ORDER BY item_id, run_index",
+            role,
         )
         for r in rows:
             r["request"] = json.loads(r["request"])

@@ -33,13 +33,22 @@ def make_v1_store(run_dir: Path) -> Path:
     return path
 
 
+# From version 4 a cell names its request (``prompt``, a hash into ``prompts``): read back in the
+# request column's place, a migrated row compares equal to the row it was.
+REQUEST = "(SELECT body FROM prompts WHERE hash = prompt)"
+
+
+def columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+    return [REQUEST if table == "cells" and c == "prompt" else c for c in cols]
+
+
 def dump(path: Path, tables: tuple[str, ...] = TABLES_V1) -> dict[str, list[tuple[object, ...]]]:
     conn = sqlite3.connect(path)
     try:
         out = {}
         for t in tables:
-            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
-            v1_cols = [c for c in cols if c not in ("detail", "kind", "batch_id")]
+            v1_cols = [c for c in columns(conn, t) if c not in ("detail", "kind", "batch_id")]
             out[t] = sorted(
                 conn.execute(f"SELECT {', '.join(v1_cols)} FROM {t}").fetchall(), key=repr
             )
@@ -222,7 +231,11 @@ def dump_all(path: Path, tables: tuple[str, ...]) -> dict[str, list[tuple[object
     conn = sqlite3.connect(path)
     try:
         return {
-            t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables
+            t: sorted(
+                conn.execute(f"SELECT {', '.join(columns(conn, t))} FROM {t}").fetchall(),
+                key=repr,
+            )
+            for t in tables
         }
     finally:
         conn.close()
@@ -237,7 +250,7 @@ def test_v2_store_migrates_keeping_every_row_and_gains_the_probe_tables(tmp_path
     assert before["annotations"] and before["judgments"]
     with Store.open(tmp_path) as st:
         assert st.migrated_from == 2
-        assert st.schema_version() == SCHEMA_VERSION == 3
+        assert st.schema_version() == SCHEMA_VERSION
         assert st.integrity_check() == "ok"
         assert len(st.annotations()) == 1
     assert dump_all(path.with_name(f"{STORE_FILENAME}.v2.bak"), TABLES_V2) == before
@@ -296,3 +309,93 @@ def test_stages_resume_on_a_migrated_v2_store(tmp_path: Path) -> None:
         assert ctx.store.counts()["judgments"] == 6
     finally:
         ctx.store.close()
+
+
+# ---- version 3 (the version before content-addressed prompts) ----------------------------------
+
+FIXTURE_V3 = Path(__file__).parent / "fixtures" / "store_v3.sql"
+TABLES_V3 = (*TABLES_V2, "probes", "behaviours")
+
+
+def make_v3_store(run_dir: Path) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / STORE_FILENAME
+    conn = sqlite3.connect(path)
+    conn.executescript(FIXTURE_V3.read_text(encoding="utf-8"))
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    return path
+
+
+def test_v3_store_migrates_its_requests_into_prompts_keeping_every_row(tmp_path: Path) -> None:
+    path = make_v3_store(tmp_path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+    requests = [r[0] for r in conn.execute("SELECT request FROM cells")]
+    conn.close()
+    before = dump_all(path, TABLES_V3)
+    with Store.open(tmp_path) as st:
+        assert st.migrated_from == 3
+        assert st.schema_version() == SCHEMA_VERSION == 4
+        assert st.integrity_check() == "ok"
+        rows = st.cells.rows()
+    assert dump_all(path.with_name(f"{STORE_FILENAME}.v3.bak"), TABLES_V3) == before
+    assert dump_all(path, TABLES_V3) == before  # every row, its request read through prompts
+    assert sorted(r["request"] for r in rows) == sorted(requests)
+    conn = sqlite3.connect(path)
+    try:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(cells)")]
+        assert "request" not in cols and "prompt" in cols
+        # The runs of a call sent the same request: it is stored once.
+        (n_prompts,) = conn.execute("SELECT COUNT(*) FROM prompts").fetchone()
+        assert n_prompts == len(set(requests)) < len(requests)
+        (n_hashes,) = conn.execute(
+            "SELECT COUNT(*) FROM prompts WHERE hash = ?",
+            (hashlib.sha256(requests[0].encode("utf-8")).hexdigest(),),
+        ).fetchone()
+        assert n_hashes == 1
+        conn.execute("PRAGMA foreign_keys=ON")
+        with pytest.raises(sqlite3.IntegrityError):  # a cell must name a stored prompt
+            conn.execute("UPDATE cells SET prompt = 'nope' WHERE rowid = 1")
+    finally:
+        conn.close()
+
+
+def test_stages_resume_on_a_migrated_v3_store(tmp_path: Path) -> None:
+    make_v3_store(tmp_path / "run")
+    items = tmp_path / "v3items.json"  # the same bytes as the fixture's sample file
+    items.write_text(
+        json.dumps([{"inputs": t, "label": lab} for t, lab in demo_inputs(per_label=1)[:3]])
+    )
+    model = {"base_url": V2_BASE_URL, "model": "mock-a", "limits": {"max_retries": 0}}
+    cfg = parse_study(
+        {
+            "name": "v3",
+            "models": {"a": model, "b": {**model, "model": "mock-b"}},
+            "sample": {"name": "s", "from_file": str(items)},
+            "classify": {"models": ["a"], "runs": 2},
+            "respond": {"runs": 1, "respondents": [{"name": "plain", "model": "a"}]},
+            "judge": {"judges": ["b"], "runs": 2},
+        }
+    )
+    backend = FakeBackend()
+    ctx = StudyContext.open(cfg, tmp_path / "run", progress=False, endpoint_factory=backend.factory)
+    try:
+        assert ctx.store.migrated_from == 3
+        result = run_study(ctx, log=lambda _line: None)
+        by_stage = dict(zip(("classify", "respond", "judge"), result.summaries, strict=True))
+        assert by_stage["classify"].cached == 6 and by_stage["classify"].done == 0
+        assert by_stage["respond"].cached == 3 and by_stage["respond"].done == 0
+        # Only the judge cell the fixture left pending is sent, with the request it was given.
+        assert by_stage["judge"].cached == 5 and by_stage["judge"].done == 1
+        assert len(backend.requests()) == 1
+        assert ctx.store.counts()["judgments"] == 6
+        n_prompts = ctx.store._conn.execute("SELECT COUNT(*) FROM prompts").fetchone()[0]
+    finally:
+        ctx.store.close()
+    # The resumed cell's request was already in prompts (the same text): no new row.
+    conn = sqlite3.connect(tmp_path / "run" / STORE_FILENAME)
+    try:
+        assert conn.execute("SELECT COUNT(DISTINCT prompt) FROM cells").fetchone() == (n_prompts,)
+    finally:
+        conn.close()

@@ -186,7 +186,7 @@ def test_cell_status_is_constrained(store: Store) -> None:
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute(
                 "INSERT INTO cells(key, role, model, endpoint, run_index, prompt_version, "
-                "context, request, status, created_at, updated_at) "
+                "context, prompt, status, created_at, updated_at) "
                 "VALUES ('k', 'r', 'm', 'e', 0, 'v1', '{}', '{}', 'weird', 'now', 'now')"
             )
     finally:

@@ -9,7 +9,7 @@ run-directory lock. Implementation modules are private (``_core``, ``_journal``,
 from crisiseval.store._core import STORE_FILENAME, Store, now_iso, store_path
 from crisiseval.store._journal import CellOutcome, CellRow, Journal, NewCell
 from crisiseval.store._lock import LOCK_FILENAME, run_dir_lock
-from crisiseval.store._schema import SCHEMA_VERSION
+from crisiseval.store._schema import SCHEMA_VERSION, prompt_hash
 from crisiseval.store.records import (
     CELL_STATUSES,
     FINISHED,
@@ -56,6 +56,7 @@ __all__ = [
     "cell_run",
     "item_id_for",
     "now_iso",
+    "prompt_hash",
     "record_run",
     "record_status",
     "response_id_for",

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from crisiseval.store._schema import prompt_hash
 from crisiseval.store.records import BatchRecord
 
 if TYPE_CHECKING:
@@ -88,26 +89,36 @@ class Journal:
         return self._store._conn
 
     def register(self, cells: Iterable[NewCell], *, now: str) -> None:
-        rows = [
-            (
-                c.key,
-                c.role,
-                c.model,
-                c.endpoint,
-                c.run_index,
-                c.prompt_version,
-                c.item_id,
-                json.dumps(c.context, ensure_ascii=False, sort_keys=True),
-                json.dumps(c.request, ensure_ascii=False),
-                now,
-                now,
+        """Add ``cells`` as ``pending`` (a key already in the journal is left as it is); each
+        distinct request is stored once in ``prompts``, by its content hash."""
+        prompts: dict[str, str] = {}
+        rows = []
+        for c in cells:
+            body = json.dumps(c.request, ensure_ascii=False)
+            digest = prompt_hash(body)
+            prompts.setdefault(digest, body)
+            rows.append(
+                (
+                    c.key,
+                    c.role,
+                    c.model,
+                    c.endpoint,
+                    c.run_index,
+                    c.prompt_version,
+                    c.item_id,
+                    json.dumps(c.context, ensure_ascii=False, sort_keys=True),
+                    digest,
+                    now,
+                    now,
+                )
             )
-            for c in cells
-        ]
         with self._store.transaction() as conn:
             conn.executemany(
+                "INSERT OR IGNORE INTO prompts(hash, body) VALUES (?, ?)", prompts.items()
+            )
+            conn.executemany(
                 "INSERT OR IGNORE INTO cells(key, role, model, endpoint, run_index, "
-                "prompt_version, item_id, context, request, status, created_at, updated_at) "
+                "prompt_version, item_id, context, prompt, status, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
                 rows,
             )
@@ -301,9 +312,10 @@ class Journal:
         ]
 
     def rows(self, role: str | None = None) -> list[dict[str, Any]]:
-        """Every column of the cells (of ``role``), ordered by item and run: the journal as
-        stored, for inspection and tests (``request``, ``context``, ``parsed`` stay JSON text)."""
-        sql = "SELECT * FROM cells"
+        """Every column of the cells (of ``role``) and the request each sent, ordered by item and
+        run: the journal as stored, for inspection and tests (``request``, ``context``,
+        ``parsed`` stay JSON text)."""
+        sql = "SELECT cells.*, prompts.body AS request FROM cells JOIN prompts ON hash = prompt"
         params: tuple[Any, ...] = ()
         if role is not None:
             sql += " WHERE role = ?"

@@ -14,10 +14,11 @@ Version history
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # The tables every version has had, in their current form. Every statement is CREATE ... IF NOT
 # EXISTS.
@@ -57,6 +58,10 @@ CREATE TABLE IF NOT EXISTS batches (
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS prompts (
+    hash TEXT PRIMARY KEY,               -- sha256 of body
+    body TEXT NOT NULL                   -- JSON: messages, params, schema name, endpoint (no key)
+);
 CREATE TABLE IF NOT EXISTS cells (
     key            TEXT PRIMARY KEY,
     role           TEXT NOT NULL,
@@ -66,7 +71,7 @@ CREATE TABLE IF NOT EXISTS cells (
     prompt_version TEXT NOT NULL,
     item_id        TEXT,
     context        TEXT NOT NULL,        -- JSON: stage-specific (respondent, response_id, label...)
-    request        TEXT NOT NULL,        -- JSON: messages, params, schema name (never a key)
+    prompt         TEXT NOT NULL REFERENCES prompts(hash),   -- the request sent
     status         TEXT NOT NULL
         CHECK (status IN ('pending', 'submitted', 'done', 'failed', 'unparsed')),
     response_text  TEXT,
@@ -201,6 +206,42 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
         conn.execute(statement)
 
 
+# The cells table of versions 2 and 3 (the request stored in each cell), which the v1 -> v2
+# migration builds and the v3 -> v4 one replaces.
+_CELLS_V2 = """
+CREATE TABLE cells (
+    key            TEXT PRIMARY KEY,
+    role           TEXT NOT NULL,
+    model          TEXT NOT NULL,
+    endpoint       TEXT NOT NULL,
+    run_index      INTEGER NOT NULL,
+    prompt_version TEXT NOT NULL,
+    item_id        TEXT,
+    context        TEXT NOT NULL,
+    request        TEXT NOT NULL,
+    status         TEXT NOT NULL
+        CHECK (status IN ('pending', 'submitted', 'done', 'failed', 'unparsed')),
+    response_text  TEXT,
+    parsed         TEXT,
+    tokens_in      INTEGER,
+    tokens_out     INTEGER,
+    latency_s      REAL,
+    cost_usd       REAL,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    error_kind     TEXT,
+    error_message  TEXT,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    batch_id       TEXT REFERENCES batches(batch_id)
+)
+"""
+
+
+def prompt_hash(body: str) -> str:
+    """The content address of a request's JSON text."""
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
     # SQLite cannot change a CHECK constraint in place: the cells table is rebuilt (rows copied
     # as they are, with no batch) under the new constraint; the other changes are additions.
@@ -217,8 +258,7 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
         DROP INDEX IF EXISTS cells_role_status;
         """,
     )
-    cells_ddl = CURRENT.split("CREATE TABLE IF NOT EXISTS cells", 1)[1].split(";", 1)[0]
-    conn.execute("CREATE TABLE cells" + cells_ddl)
+    conn.execute(_CELLS_V2)
     cols = (
         "key, role, model, endpoint, run_index, prompt_version, item_id, context, request, "
         "status, response_text, parsed, tokens_in, tokens_out, latency_s, cost_usd, attempts, "
@@ -244,5 +284,46 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     run_script(conn, _V3_TABLES)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: sqlite3.Connection) -> None:
+    # Each cell's request moves to ``prompts`` (once per distinct text) and the cell keeps its
+    # hash; the cells table is rebuilt without the request column, every other value as it was.
+    conn.create_function("crisiseval_prompt_hash", 1, prompt_hash, deterministic=True)
+    prompts_ddl = CURRENT.split("CREATE TABLE IF NOT EXISTS prompts", 1)[1].split(";", 1)[0]
+    conn.execute("CREATE TABLE prompts" + prompts_ddl)
+    conn.execute(
+        "INSERT OR IGNORE INTO prompts(hash, body) "
+        "SELECT crisiseval_prompt_hash(request), request FROM cells"
+    )
+    run_script(
+        conn,
+        """
+        ALTER TABLE cells RENAME TO cells_v3;
+        DROP INDEX IF EXISTS cells_role_status;
+        """,
+    )
+    cells_ddl = CURRENT.split("CREATE TABLE IF NOT EXISTS cells", 1)[1].split(";", 1)[0]
+    conn.execute("CREATE TABLE cells" + cells_ddl)
+    cols = (
+        "key, role, model, endpoint, run_index, prompt_version, item_id, context, status, "
+        "response_text, parsed, tokens_in, tokens_out, latency_s, cost_usd, attempts, "
+        "error_kind, error_message, created_at, updated_at, batch_id"
+    )
+    conn.execute(
+        f"INSERT INTO cells({cols}, prompt) "
+        f"SELECT {cols}, crisiseval_prompt_hash(request) FROM cells_v3"
+    )
+    run_script(
+        conn,
+        """
+        DROP TABLE cells_v3;
+        CREATE INDEX cells_role_status ON cells(role, status);
+        """,
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 """``from_version -> migration`` that brings a store from ``from_version`` to the next one."""
