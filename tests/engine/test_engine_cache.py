@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crisiseval.config import Price
 from crisiseval.engine import CallSpec
-from crisiseval.engine.cells import messages_tokens
+from crisiseval.engine.cells import CellKeys, cell_key, messages_tokens
 
 
 def test_second_run_is_all_cached_and_sends_nothing(srv, store, h) -> None:
@@ -166,3 +168,38 @@ async def test_run_from_a_running_loop(srv, store, h) -> None:
     assert s.done == 4 and len(srv.requests()) == 4
     s2 = await eng.run(h.specs(4), h.Out)
     assert s2.cached == 4 and len(srv.requests()) == 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    role=st.text(max_size=12),
+    endpoint=st.text(max_size=40),
+    contents=st.lists(st.text(), min_size=1, max_size=4),
+    params=st.dictionaries(
+        st.text(max_size=8), st.one_of(st.integers(), st.floats(allow_nan=False), st.text())
+    ),
+    schema=st.one_of(st.none(), st.dictionaries(st.text(max_size=6), st.text(max_size=6))),
+    run=st.integers(min_value=0, max_value=50),
+    version=st.text(max_size=20),
+)
+def test_cell_keys_equal_cell_key_byte_for_byte(
+    role: str,
+    endpoint: str,
+    contents: list[str],
+    params: dict[str, object],
+    schema: dict[str, str] | None,
+    run: int,
+    version: str,
+) -> None:
+    # Keys decide what a resumed run re-sends: the fast path must never change one.
+    messages = [
+        {"role": "user" if i % 2 else "system", "content": c} for i, c in enumerate(contents)
+    ]
+    keys = CellKeys(schema)
+    for r in (run, run + 1, run):  # the cached message JSON is reused across runs
+        spec = CallSpec(
+            role=role, model="m", messages=messages, run_index=r, prompt_version=version
+        )
+        assert keys.key(spec, endpoint=endpoint, params=params) == cell_key(
+            spec, endpoint=endpoint, params=params, schema=schema
+        )

@@ -54,6 +54,39 @@ def cell_key(
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class CellKeys:
+    """:func:`cell_key` for the many specs of one run, byte for byte the same keys, with the JSON
+    of each message list encoded once (the runs of a call and the judges of an answer share one
+    list) and each model's fixed parts once: the canonical JSON of an object with sorted keys is
+    its parts' canonical JSON joined in key order."""
+
+    def __init__(self, schema: dict[str, Any] | None) -> None:
+        self._schema = _canonical(schema)
+        self._models: dict[tuple[str, str], tuple[str, str]] = {}
+        self._messages: dict[int, tuple[list[dict[str, str]], str]] = {}
+
+    def key(self, spec: CallSpec, *, endpoint: str, params: dict[str, Any]) -> str:
+        fixed = self._models.get((spec.model, endpoint))
+        if fixed is None:
+            fixed = (_canonical(endpoint), _canonical(params))
+            self._models[(spec.model, endpoint)] = fixed
+        held = self._messages.get(id(spec.messages))
+        if held is None or held[0] is not spec.messages:
+            held = (spec.messages, _canonical(spec.messages))
+            self._messages[id(spec.messages)] = held
+        blob = (
+            '{"endpoint":' + fixed[0] + ',"messages":' + held[1] + ',"params":' + fixed[1]
+            + ',"prompt_version":' + _canonical(spec.prompt_version)
+            + ',"role":' + _canonical(spec.role) + ',"run":' + str(int(spec.run_index))
+            + ',"schema":' + self._schema + "}"
+        )  # fmt: skip
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 

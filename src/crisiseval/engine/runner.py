@@ -39,7 +39,7 @@ from rich.console import Console
 from crisiseval.config import ModelConfig, Price
 from crisiseval.engine.batch import BatchProgress, BatchRun
 from crisiseval.engine.batch_lines import batch_price
-from crisiseval.engine.cells import CallSpec, cell_key
+from crisiseval.engine.cells import CallSpec, CellKeys, cell_key
 from crisiseval.engine.cost import Estimate, cost_usd, estimate
 from crisiseval.engine.endpoints import (
     RETRYABLE,
@@ -396,43 +396,48 @@ class Engine:
         others are registered as pending. A cell already in the journal costs its key and one
         status lookup: its request is neither rebuilt nor written again (a resumed run)."""
         schema = parser.schema if parser is not None else None
+        keys = CellKeys(schema)
+        fixed: dict[str, tuple[str, dict[str, Any]]] = {}
         jobs: dict[str, _Job] = {}
         for spec in specs:
-            key = self.key_for(spec, schema)
+            if spec.model not in fixed:
+                fixed[spec.model] = (self.endpoint(spec.model).identity, self.params(spec.model))
+            identity, params = fixed[spec.model]
+            key = keys.key(spec, endpoint=identity, params=params)
             summary.keys.append(key)
             if key not in jobs:
                 jobs[key] = _Job(key, spec)
         status = self.store.cells.statuses(list(jobs))
-        cells: list[NewCell] = []
-        for key, job in jobs.items():
-            if key in status:
-                continue
+        new = [key for key in jobs if key not in status]
+        schema_name = parser.name if parser is not None else None
+
+        def cell(job: _Job) -> NewCell:
             spec = job.spec
-            identity = self.endpoint(spec.model).identity
+            identity, params = fixed[spec.model]
             request = {
                 "messages": spec.messages,
-                "params": self.params(spec.model),
-                "schema": parser.name if parser is not None else None,
+                "params": params,
+                "schema": schema_name,
                 "endpoint": identity,
             }
-            cells.append(
-                NewCell(
-                    key=key,
-                    role=spec.role,
-                    model=spec.model,
-                    endpoint=identity,
-                    run_index=spec.run_index,
-                    prompt_version=spec.prompt_version,
-                    item_id=spec.item_id,
-                    context=spec.context,
-                    request=request,
-                )
+            return NewCell(
+                key=job.key,
+                role=spec.role,
+                model=spec.model,
+                endpoint=identity,
+                run_index=spec.run_index,
+                prompt_version=spec.prompt_version,
+                item_id=spec.item_id,
+                context=spec.context,
+                request=request,
             )
+
         summary.total = len(jobs)
-        if cells:
-            self.store.cells.register(cells, now=now_iso())
-        for cell in cells:
-            status[cell.key] = "pending"
+        if new:
+            # Made as the journal writes them, a chunk at a time.
+            self.store.cells.register((cell(jobs[k]) for k in new), now=now_iso())
+        for key in new:
+            status[key] = "pending"
         return jobs, status
 
     async def run(

@@ -89,8 +89,22 @@ class Journal:
         return self._store._conn
 
     def register(self, cells: Iterable[NewCell], *, now: str) -> None:
-        """Add ``cells`` as ``pending`` (a key already in the journal is left as it is); each
-        distinct request is stored once in ``prompts``, by its content hash."""
+        """Add ``cells`` as ``pending`` (a key already in the journal is left as it is), in one
+        transaction; each distinct request is stored once in ``prompts``, by its content hash.
+        Rows are encoded and written a chunk at a time, so a stage's requests are never all in
+        memory as text at once."""
+        with self._store.transaction() as conn:
+            chunk: list[NewCell] = []
+            for cell in cells:
+                chunk.append(cell)
+                if len(chunk) >= _CHUNK * 4:
+                    self._register_chunk(conn, chunk, now)
+                    chunk = []
+            if chunk:
+                self._register_chunk(conn, chunk, now)
+
+    @staticmethod
+    def _register_chunk(conn: sqlite3.Connection, cells: Sequence[NewCell], now: str) -> None:
         prompts: dict[str, str] = {}
         rows = []
         for c in cells:
@@ -112,16 +126,13 @@ class Journal:
                     now,
                 )
             )
-        with self._store.transaction() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO prompts(hash, body) VALUES (?, ?)", prompts.items()
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO cells(key, role, model, endpoint, run_index, "
-                "prompt_version, item_id, context, prompt, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                rows,
-            )
+        conn.executemany("INSERT OR IGNORE INTO prompts(hash, body) VALUES (?, ?)", prompts.items())
+        conn.executemany(
+            "INSERT OR IGNORE INTO cells(key, role, model, endpoint, run_index, prompt_version, "
+            "item_id, context, prompt, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            rows,
+        )
 
     def statuses(self, keys: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -31,6 +31,72 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _upsert_sql(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """An upsert that writes only what changed: a new row is inserted, an existing one is
+    updated only where a value differs (a resumed run re-derives every record from its cells;
+    unchanged ones cost a lookup, not a page write)."""
+    cols = ", ".join(columns)
+    rest = [c for c in columns if c not in key]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in rest)
+    mine = ", ".join(rest)
+    theirs = ", ".join(f"excluded.{c}" for c in rest)
+    return (
+        f"INSERT INTO {table}({cols}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT({', '.join(key)}) DO UPDATE SET {sets} WHERE ({mine}) IS NOT ({theirs})"
+    )
+
+
+_LABELS_UPSERT = _upsert_sql(
+    "labels",
+    (
+        "rater",
+        "rater_kind",
+        "run_index",
+        "item_id",
+        "label",
+        "status",
+        "explanation",
+        "cell_key",
+        "origin",
+        "detail",
+    ),
+    ("rater", "run_index", "item_id"),
+)
+_RESPONSES_UPSERT = _upsert_sql(
+    "responses",
+    (
+        "response_id",
+        "item_id",
+        "respondent",
+        "run_index",
+        "text",
+        "status",
+        "tokens_out",
+        "cell_key",
+        "origin",
+        "kind",
+    ),
+    ("response_id",),
+)
+_JUDGMENTS_UPSERT = _upsert_sql(
+    "judgments",
+    (
+        "response_id",
+        "judge",
+        "judge_kind",
+        "run_index",
+        "label",
+        "score",
+        "explanation",
+        "status",
+        "cell_key",
+        "origin",
+        "detail",
+    ),
+    ("response_id", "judge", "run_index"),
+)
+
+
 class RecordsMixin:
     path: Path
     _conn: sqlite3.Connection
@@ -57,11 +123,7 @@ class RecordsMixin:
             for r in records
         ]
         with self.transaction() as c:
-            c.executemany(
-                "INSERT OR REPLACE INTO labels(rater, rater_kind, run_index, item_id, label, "
-                "status, explanation, cell_key, origin, detail) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            c.executemany(_LABELS_UPSERT, rows)
         return len(rows)
 
     def upsert_responses(self, records: Iterable[ResponseRecord]) -> int:
@@ -85,11 +147,7 @@ class RecordsMixin:
             (r.response_id, t.index, t.role, t.text, t.cell_key) for r in recs for t in r.turns
         ]
         with self.transaction() as c:
-            c.executemany(
-                "INSERT OR REPLACE INTO responses(response_id, item_id, respondent, run_index, "
-                "text, status, tokens_out, cell_key, origin, kind) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            c.executemany(_RESPONSES_UPSERT, rows)
             conv = [(r.response_id,) for r in recs if r.kind == "conversation"]
             c.executemany("DELETE FROM response_turns WHERE response_id = ?", conv)
             c.executemany(
@@ -117,12 +175,7 @@ class RecordsMixin:
             for r in records
         ]
         with self.transaction() as c:
-            c.executemany(
-                "INSERT OR REPLACE INTO judgments(response_id, judge, judge_kind, run_index, "
-                "label, score, explanation, status, cell_key, origin, detail) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            c.executemany(_JUDGMENTS_UPSERT, rows)
         return len(rows)
 
     def add_annotation(self, record: AnnotationRecord) -> int:
