@@ -13,7 +13,9 @@ import skops.io
 
 from crisiseval.errors import InputError
 from crisiseval.triage import (
+    DEFAULT_CS,
     FORMAT_VERSION,
+    LOGISTIC_CS,
     Recipe,
     TrainingData,
     TrainResult,
@@ -196,3 +198,50 @@ def test_operating_threshold() -> None:
     assert op["recall"] == pytest.approx(0.75)
     op = operating_threshold(scores, crisis, 1 / 3)
     assert op["threshold"] == pytest.approx(0.4) and op["recall"] == pytest.approx(1.0)
+
+
+def test_a_format_version_1_file_still_loads_as_logistic_regression(
+    trained: tuple[TrainResult, TrainingData], tmp_path: Path, texts_of: TextMaker
+) -> None:
+    """Version 1 files were written before the recipe named its learner (every one was a
+    logistic regression): they load, as ``learner: logistic``, and predict as before."""
+    from crisiseval.triage._artifact import _canonical_digest
+
+    model = trained[0].model
+    path = tmp_path / "m.skops"
+    save_model(model, path)
+    payload = _payload(path)
+    meta = {**payload["meta"], "recipe": dict(payload["meta"]["recipe"])}
+    del meta["recipe"]["learner"]
+    old = {
+        **payload,
+        "format_version": 1,
+        "meta": meta,
+        "digest": _canonical_digest(meta, payload["arrays"]),
+    }
+    skops.io.dump(old, tmp_path / "v1.skops")
+    loaded = load_model(tmp_path / "v1.skops")
+    assert loaded.recipe.learner == "logistic"
+    texts, _ = texts_of(4, 13)
+    np.testing.assert_array_equal(
+        loaded.predict(texts).probabilities, model.predict(texts).probabilities
+    )
+    # a version 1 file altered after training is refused like any other
+    skops.io.dump({**old, "meta": {**meta, "threshold": 0.01}}, tmp_path / "v1-altered.skops")
+    with pytest.raises(InputError, match="does not match its digest"):
+        load_model(tmp_path / "v1-altered.skops")
+
+
+def test_both_learners_train_and_choose_from_their_own_grid(
+    corpus: tuple[list[str], list[str]],
+) -> None:
+    texts, labels = corpus
+    data = TrainingData([f"it_{i}" for i in range(len(texts))], texts, labels)
+    svm = train(data, Recipe(bits=16, folds=3))
+    assert svm.model.recipe.learner == "svm"
+    assert [t["c"] for t in svm.metrics["cross_validation"]["tried"]] == list(DEFAULT_CS)
+    logistic = train(data, Recipe(bits=16, folds=3, learner="logistic", norm="sqrt"))
+    assert logistic.model.recipe.learner == "logistic"
+    assert [t["c"] for t in logistic.metrics["cross_validation"]["tried"]] == list(LOGISTIC_CS)
+    for result in (svm, logistic):
+        assert result.metrics["cross_validation"]["kappa"] > 0.6

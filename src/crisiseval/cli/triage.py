@@ -95,7 +95,7 @@ def train_cmd(
         typer.Option(
             "--c",
             help="Regularisation strengths cross-validation chooses from (repeatable; default "
-            "3, 10, 30).",
+            "0.03, 0.1, 0.3 for the linear SVM recipe).",
         ),
     ] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="CV folds.")] = 5,

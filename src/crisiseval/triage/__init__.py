@@ -22,13 +22,15 @@ from crisiseval.triage._data import (
     triage_info,
     write_labels,
 )
-from crisiseval.triage._model import Prediction, Recipe, TriageModel, text_of
+from crisiseval.triage._model import Learner, Prediction, Recipe, TriageModel, text_of
 from crisiseval.triage._train import (
     DEFAULT_CS,
+    LOGISTIC_CS,
     TARGET_FPR,
     TrainingData,
     TrainResult,
     calibrate,
+    default_cs,
     measure_throughput,
     operating_threshold,
     train,
@@ -38,8 +40,10 @@ __all__ = [
     "DEFAULT_CS",
     "FORMAT",
     "FORMAT_VERSION",
+    "LOGISTIC_CS",
     "META_PREFIX",
     "TARGET_FPR",
+    "Learner",
     "Prediction",
     "Recipe",
     "TrainResult",
@@ -47,6 +51,7 @@ __all__ = [
     "TrainingSelection",
     "TriageModel",
     "calibrate",
+    "default_cs",
     "evaluation_items",
     "label_records",
     "load_model",

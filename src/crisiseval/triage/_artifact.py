@@ -32,7 +32,10 @@ from crisiseval.errors import InputError
 from crisiseval.triage._model import Recipe, TriageModel
 
 FORMAT = "crisiseval-triage"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 added the recipe's ``learner``; a version 1 file (written before it existed, always
+by logistic regression) still loads, as ``learner: logistic``."""
+READABLE_VERSIONS = (1, FORMAT_VERSION)
 
 
 def _canonical_digest(meta: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> str:
@@ -110,10 +113,10 @@ def load_model(path: Path | str) -> TriageModel:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path}: not a crisiseval triage model file")
     version = payload.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise InputError(
-            f"{path}: model file format version {version} (this crisiseval reads version "
-            f"{FORMAT_VERSION}): train it again"
+            f"{path}: model file format version {version} (this crisiseval reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}): train it again"
         )
     meta, arrays = payload.get("meta"), payload.get("arrays")
     if not isinstance(meta, dict) or not isinstance(arrays, dict):
@@ -126,7 +129,12 @@ def load_model(path: Path | str) -> TriageModel:
             "after training, or is damaged)"
         )
     try:
-        recipe = Recipe.model_validate(meta["recipe"])
+        recipe_fields = meta["recipe"]
+        if version == 1 and isinstance(recipe_fields, dict):
+            # Before version 2 every model was a logistic regression, and the recipe said so by
+            # not naming a learner (the digest covers the file as written).
+            recipe_fields = {"learner": "logistic", **recipe_fields}
+        recipe = Recipe.model_validate(recipe_fields)
         model = TriageModel.from_arrays(
             recipe=recipe,
             labels=[str(x) for x in meta["labels"]],

@@ -1,10 +1,13 @@
 """A trained triage classifier: its recipe, its weights, and the fast prediction path.
 
 The model is linear in hashed word and character n-grams (:mod:`crisiseval.triage._features`):
-per block of features, a text's vector is the count of each kept n-gram times its inverse
-document frequency, divided by the square root of the block's kept n-grams in the text
-(``norm: sqrt``) or, with ``norm: l2``, ``1 + log(count)`` times the idf scaled to unit length.
-The decision scores are ``intercept + sum over blocks of vector @ weights``.
+per block of features, a text's vector is ``1 + log(count)`` of each kept n-gram times its
+inverse document frequency, scaled to unit length (``norm: l2``, the default) or, with ``norm:
+sqrt``, the count times the idf divided by the square root of the block's kept n-grams in the
+text. The decision scores are ``intercept + sum over blocks of vector @ weights``; the weights
+come from a linear SVM (``learner: svm``, the default: squared hinge, one-vs-rest) or a
+multinomial logistic regression (``learner: logistic``); docs/triage.md says how the defaults
+were chosen (by cross-validation on the training items).
 
 Prediction multiplies the sparse counts by the weights (with the idf folded in) block by block:
 no vocabulary lookup by string, no intermediate dense matrix.
@@ -39,6 +42,7 @@ from crisiseval.triage._features import Batch, block_names, featurize
 
 Norm = Literal["sqrt", "l2"]
 Weighting = Literal["balanced", "none"]
+Learner = Literal["svm", "logistic"]
 
 
 class Recipe(BaseModel):
@@ -50,9 +54,14 @@ class Recipe(BaseModel):
     chars: tuple[int, ...] = Field(default=(3, 4, 5), description="character n-gram sizes")
     words: bool = True
     bigrams: bool = True
-    min_df: int = Field(default=2, ge=1, description="keep n-grams seen in this many texts")
-    norm: Norm = "sqrt"
-    c: float = Field(default=10.0, gt=0, description="inverse L2 penalty of the linear model")
+    min_df: int = Field(default=3, ge=1, description="keep n-grams seen in this many texts")
+    norm: Norm = "l2"
+    learner: Learner = Field(
+        default="svm",
+        description="the linear model: a linear SVM (squared hinge, one-vs-rest) or a "
+        "multinomial logistic regression",
+    )
+    c: float = Field(default=0.1, gt=0, description="inverse L2 penalty of the linear model")
     weighting: Weighting = "balanced"
     folds: int = Field(default=5, ge=2, le=20)
     seed: int = 0
@@ -150,13 +159,15 @@ class TriageModel:
                 scale = 1.0 / np.sqrt(np.maximum(n, 1.0))
                 out += (counts @ block.weights) * scale[:, None]
             else:
+                # The vector is tf * idf / norm with tf = 1 + log(count); the weights hold the
+                # idf folded in, so the scores are (tf @ weights) / norm, the norm over tf * idf.
                 counts.sum_duplicates()
-                counts.data = (1.0 + np.log(counts.data)) * block.idf[counts.indices]
-                norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
-                scale = 1.0 / np.maximum(norms, 1e-12)
-                # weights hold idf folded in; the l2 vector holds it already: divide it out.
-                unfolded = block.weights / np.maximum(block.idf, 1e-12)[:, None]
-                out += (counts @ unfolded) * scale[:, None]
+                tf = 1.0 + np.log(counts.data)
+                counts.data = tf
+                weighted = tf * block.idf[counts.indices]
+                row = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
+                norms = np.sqrt(np.bincount(row, weighted * weighted, minlength=len(texts)))
+                out += (counts @ block.weights) / np.maximum(norms, 1e-12)[:, None]
         return out
 
     def calibrated(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -1,7 +1,9 @@
 """Training a triage classifier: cross-validated choices, the final fit, calibration, metrics.
 
 Every choice is made by cross-validation on the training items alone (stratified folds): the
-regularisation ``c`` and the label weighting among the recipe's candidates, the calibration
+regularisation ``c`` and the label weighting among the candidates (by default the grid of the
+recipe's learner: :data:`DEFAULT_CS` for the linear SVM, :data:`LOGISTIC_CS` for logistic
+regression), the calibration
 (temperature and per-label bias, fitted on the out-of-fold scores by log loss) and the default
 operating threshold of the crisis score (the lowest threshold whose out-of-fold false-positive
 rate against the training labels stays within ``target_fpr``). The items a classifier is
@@ -26,10 +28,13 @@ import scipy.sparse as sp
 from crisiseval.errors import InputError
 from crisiseval.taxonomy import NO_CRISIS
 from crisiseval.triage._features import Batch
-from crisiseval.triage._model import Block, Recipe, TriageModel, Weighting
+from crisiseval.triage._model import Block, Learner, Recipe, TriageModel, Weighting
 
-DEFAULT_CS: tuple[float, ...] = (3.0, 10.0, 30.0)
-"""The regularisation strengths cross-validation chooses from by default."""
+DEFAULT_CS: tuple[float, ...] = (0.03, 0.1, 0.3)
+"""The regularisation strengths cross-validation chooses from by default (for the default
+learner, the linear SVM)."""
+LOGISTIC_CS: tuple[float, ...] = (3.0, 10.0, 30.0)
+"""The default grid when the recipe's learner is logistic regression."""
 TARGET_FPR = 0.10
 """The default operating point: at most this share of no-crisis training items flagged."""
 MIN_ITEMS = 10
@@ -113,12 +118,23 @@ class _Vocabulary:
 
 
 # ---------------------------------------------------------------------------- the linear model
-def _fit_linear(x: sp.csr_matrix, y: npt.NDArray[np.int64], c: float, weighting: Weighting) -> Any:
-    from sklearn.linear_model import LogisticRegression
+def default_cs(learner: Learner) -> tuple[float, ...]:
+    """The regularisation grid cross-validation chooses from for ``learner``."""
+    return DEFAULT_CS if learner == "svm" else LOGISTIC_CS
 
-    model = LogisticRegression(
-        C=c, max_iter=3000, class_weight="balanced" if weighting == "balanced" else None
-    )
+
+def _fit_linear(
+    x: sp.csr_matrix, y: npt.NDArray[np.int64], c: float, weighting: Weighting, learner: Learner
+) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    class_weight = "balanced" if weighting == "balanced" else None
+    model: Any
+    if learner == "svm":
+        model = LinearSVC(C=c, class_weight=class_weight, max_iter=5000)
+    else:
+        model = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight)
     with warnings.catch_warnings():
         # A fold may converge slowly; its scores are still usable and the choice is by kappa.
         warnings.simplefilter("ignore")
@@ -198,12 +214,13 @@ def train(
     data: TrainingData,
     recipe: Recipe,
     *,
-    cs: Sequence[float] = DEFAULT_CS,
+    cs: Sequence[float] | None = None,
     weightings: Sequence[Weighting] = ("balanced",),
     target_fpr: float = TARGET_FPR,
     log: Callable[[str], None] = lambda _line: None,
 ) -> TrainResult:
-    """Train a triage classifier on ``data`` (see the module docstring)."""
+    """Train a triage classifier on ``data`` (see the module docstring); ``cs``: the
+    regularisation grid (default: :func:`default_cs` of the recipe's learner)."""
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
@@ -226,6 +243,7 @@ def train(
     folds = max(2, min(recipe.folds, smallest))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=recipe.seed)
     splits = list(splitter.split(np.zeros(len(y)), y))
+    cs = tuple(cs) if cs else default_cs(recipe.learner)
     grid = [(float(c), w) for w in weightings for c in cs]
     oof = {g: np.zeros((len(y), k)) for g in grid}
     for fold, (tr, te) in enumerate(splits, 1):
@@ -233,13 +251,15 @@ def train(
         x_tr = vocab.transform(counts, tr, recipe)
         x_te = vocab.transform(counts, te, recipe)
         for c, w in grid:
-            model = _fit_linear(x_tr, y[tr], c, w)
+            model = _fit_linear(x_tr, y[tr], c, w, recipe.learner)
             oof[(c, w)][te] = _scores(model, x_te, k)
         log(f"  fold {fold}/{folds} done")
     tried: list[dict[str, Any]] = [
         {"c": c, "weighting": w, "kappa": _kappa(y, oof[(c, w)].argmax(axis=1))} for c, w in grid
     ]
-    best = max(tried, key=lambda r: (r["kappa"], -abs(np.log(r["c"] / 10.0))))
+    # Ties go to the c nearest the middle of the grid (geometrically).
+    middle = float(np.exp(np.mean(np.log(cs))))
+    best = max(tried, key=lambda r: (r["kappa"], -abs(np.log(r["c"] / middle))))
     chosen = recipe.model_copy(update={"c": best["c"], "weighting": best["weighting"]})
     scores = oof[(chosen.c, chosen.weighting)]
     temperature, bias = calibrate(scores, y)
@@ -253,7 +273,9 @@ def train(
     # The final model: every training item.
     all_rows = np.arange(len(y))
     vocab = _Vocabulary.fit(counts, all_rows, chosen.min_df)
-    final = _fit_linear(vocab.transform(counts, all_rows, chosen), y, chosen.c, chosen.weighting)
+    final = _fit_linear(
+        vocab.transform(counts, all_rows, chosen), y, chosen.c, chosen.weighting, chosen.learner
+    )
     coef = np.zeros((sum(len(v) for v in vocab.columns.values()), k))
     intercept = np.zeros(k)
     raw_coef = np.asarray(final.coef_, dtype=np.float64)
