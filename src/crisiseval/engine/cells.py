@@ -5,9 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+
+
+def _messages(value: Any) -> list[dict[str, str]]:
+    """Chat messages, checked and kept as the same list: the runs of a call (and the judges of
+    an answer) share one list, which the engine encodes once."""
+    if not isinstance(value, list) or not all(
+        isinstance(m, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in m.items())
+        for m in value
+    ):
+        raise ValueError("messages must be a list of dicts of strings (role, content)")
+    return value
 
 
 class CallSpec(BaseModel):
@@ -17,7 +28,7 @@ class CallSpec(BaseModel):
 
     role: str
     model: str
-    messages: list[dict[str, str]]
+    messages: Annotated[list[dict[str, str]], PlainValidator(_messages)]
     run_index: int = 0
     prompt_version: str = "v1"
     item_id: str | None = None
@@ -59,32 +70,47 @@ def _canonical(value: Any) -> str:
 
 
 class CellKeys:
-    """:func:`cell_key` for the many specs of one run, byte for byte the same keys, with the JSON
-    of each message list encoded once (the runs of a call and the judges of an answer share one
-    list) and each model's fixed parts once: the canonical JSON of an object with sorted keys is
-    its parts' canonical JSON joined in key order."""
+    """:func:`cell_key` for the many specs of one run, byte for byte the same keys, with each
+    distinct message list (the runs of a call and the judges of an answer send the same one)
+    encoded and hashed once: the canonical JSON of an object with sorted keys is its parts'
+    canonical JSON joined in key order, and the endpoint and messages come first, so the hash
+    of that prefix is computed once and copied for each run."""
 
     def __init__(self, schema: dict[str, Any] | None) -> None:
         self._schema = _canonical(schema)
-        self._models: dict[tuple[str, str], tuple[str, str]] = {}
-        self._messages: dict[int, tuple[list[dict[str, str]], str]] = {}
+        self._params: dict[int, tuple[dict[str, Any], str]] = {}
+        # (id of the list, endpoint) -> (the list, the hash of the prefix): the list is held so
+        # that its id is not reused meanwhile.
+        self._prefixes: dict[tuple[int, str], tuple[list[dict[str, str]], Any]] = {}
+        self._strings: dict[str, str] = {}
+
+    def _string(self, value: str) -> str:
+        encoded = self._strings.get(value)
+        if encoded is None:
+            encoded = self._strings[value] = _canonical(value)
+        return encoded
 
     def key(self, spec: CallSpec, *, endpoint: str, params: dict[str, Any]) -> str:
-        fixed = self._models.get((spec.model, endpoint))
-        if fixed is None:
-            fixed = (_canonical(endpoint), _canonical(params))
-            self._models[(spec.model, endpoint)] = fixed
-        held = self._messages.get(id(spec.messages))
+        held = self._prefixes.get((id(spec.messages), endpoint))
         if held is None or held[0] is not spec.messages:
-            held = (spec.messages, _canonical(spec.messages))
-            self._messages[id(spec.messages)] = held
-        blob = (
-            '{"endpoint":' + fixed[0] + ',"messages":' + held[1] + ',"params":' + fixed[1]
-            + ',"prompt_version":' + _canonical(spec.prompt_version)
-            + ',"role":' + _canonical(spec.role) + ',"run":' + str(int(spec.run_index))
+            if len(self._prefixes) >= 64:  # stages emit the specs of one list together
+                self._prefixes.clear()
+            prefix = '{"endpoint":' + _canonical(endpoint) + ',"messages":'
+            prefix += _canonical(spec.messages)
+            held = (spec.messages, hashlib.sha256(prefix.encode("utf-8")))
+            self._prefixes[(id(spec.messages), endpoint)] = held
+        encoded_params = self._params.get(id(params))
+        if encoded_params is None or encoded_params[0] is not params:
+            encoded_params = self._params[id(params)] = (params, _canonical(params))
+        rest = (
+            ',"params":' + encoded_params[1]
+            + ',"prompt_version":' + self._string(spec.prompt_version)
+            + ',"role":' + self._string(spec.role) + ',"run":' + str(int(spec.run_index))
             + ',"schema":' + self._schema + "}"
         )  # fmt: skip
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        digest = held[1].copy()
+        digest.update(rest.encode("utf-8"))
+        return str(digest.hexdigest())
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)

@@ -12,12 +12,14 @@ import importlib.resources
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from crisiseval.textio import load_yaml
 
 
 @functools.cache
-def _templates(name: str) -> dict[str, jinja2.Template]:
+def _templates(name: str) -> dict[str, tuple[jinja2.Template, str | None]]:
+    """Each part's template, and its text when it uses no variable (rendered once)."""
     text = (
         importlib.resources.files("crisiseval.prompts").joinpath(f"{name}.yaml").read_text("utf-8")
     )
@@ -30,13 +32,19 @@ def _templates(name: str) -> dict[str, jinja2.Template]:
         keep_trailing_newline=False,
         undefined=jinja2.StrictUndefined,
     )
-    return {part: env.from_string(str(data[part])) for part in ("system", "user")}
+    out: dict[str, tuple[jinja2.Template, str | None]] = {}
+    for part in ("system", "user"):
+        source = str(data[part])
+        template = env.from_string(source)
+        constant = not jinja2.meta.find_undeclared_variables(env.parse(source))
+        out[part] = (template, template.render() if constant else None)
+    return out
 
 
 def render(name: str, **variables: Any) -> list[dict[str, str]]:
     """The ``[system, user]`` messages of prompt ``name`` with ``variables`` filled in."""
-    t = _templates(name)
-    return [
-        {"role": "system", "content": t["system"].render(**variables)},
-        {"role": "user", "content": t["user"].render(**variables)},
-    ]
+    out = []
+    for part, (template, constant) in _templates(name).items():
+        text = constant if constant is not None else template.render(**variables)
+        out.append({"role": part, "content": text})
+    return out
