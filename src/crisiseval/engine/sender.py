@@ -158,7 +158,9 @@ class Sender:
             return await call
         deadline = self.cfg.limits.timeout_s
         try:
-            return await asyncio.wait_for(call, timeout=deadline)
+            # In this task (``wait_for`` on 3.11 wraps each call in a task of its own).
+            async with asyncio.timeout(deadline):
+                return await call
         except TimeoutError:
             raise InfraError(
                 "timeout", f"no complete reply within the {deadline:g}s deadline (timeout_s)"
