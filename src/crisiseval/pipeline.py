@@ -18,6 +18,7 @@ from typing import Any
 from crisiseval.config import StudyConfig, parse_study
 from crisiseval.corpus.sample import SAMPLE_FILE_ORIGIN
 from crisiseval.engine import CallSpec, Estimate, RunSummary
+from crisiseval.engine.gcpolicy import bulk_work
 from crisiseval.errors import ConfigError, InputError
 from crisiseval.stages.base import StudyContext, registered, stage_names
 from crisiseval.stages.judge import self_judges
@@ -272,7 +273,8 @@ def run_study(
         ctx.store.set_meta("study_judges", json.dumps(list(cfg.judge.judges)))
     for stage in registered():
         if stage.name in wanted and stage.enabled(cfg):
-            outcome = stage.run(ctx, item_ids)
+            with bulk_work():  # the collector runs while calls are in flight (run_sync)
+                outcome = stage.run(ctx, item_ids)
             result.summaries.append(outcome.summary)
             for line in outcome.lines:
                 result.lines.append(line)

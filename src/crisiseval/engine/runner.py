@@ -48,6 +48,7 @@ from crisiseval.engine.endpoints import (
     make_endpoint,
     resolve_gguf,
 )
+from crisiseval.engine.gcpolicy import calls_in_flight
 from crisiseval.engine.outputs import OutputError, OutputParser, as_parser
 from crisiseval.engine.progress import CallProgress, ProgressMode, progress_mode
 from crisiseval.engine.sender import Sender, SendFailed, initial_mode
@@ -387,7 +388,8 @@ class Engine:
         *,
         description: str = "calls",
     ) -> RunSummary:
-        return asyncio.run(self.run(specs, output, description=description))
+        with calls_in_flight():
+            return asyncio.run(self.run(specs, output, description=description))
 
     def _register(
         self, specs: Sequence[CallSpec], parser: OutputParser | None, summary: RunSummary

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from crisiseval.store._schema import prompt_hash
 from crisiseval.store.records import BatchRecord
@@ -57,9 +57,9 @@ class CellOutcome:
     updated_at: str
 
 
-@dataclass(frozen=True)
-class CellRow:
-    """A cell as stored: what a stage needs to turn it into a record."""
+class CellRow(NamedTuple):
+    """A cell as stored: what a stage needs to turn it into a record (a named tuple: a stage
+    reads one per cell, and a tuple is made several times faster than a frozen dataclass)."""
 
     key: str
     status: str

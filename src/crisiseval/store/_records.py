@@ -46,55 +46,70 @@ def _upsert_sql(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
     )
 
 
-_LABELS_UPSERT = _upsert_sql(
-    "labels",
-    (
-        "rater",
-        "rater_kind",
-        "run_index",
-        "item_id",
-        "label",
-        "status",
-        "explanation",
-        "cell_key",
-        "origin",
-        "detail",
-    ),
-    ("rater", "run_index", "item_id"),
+def _changed(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    rows: list[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """The rows that are not already stored exactly so. Many rows (a stage's records on
+    resume) are compared here against one pass over the table, which costs less than SQLite
+    looking each one up to find it unchanged; a few are left to the upsert."""
+    if len(rows) < 1000:
+        return rows
+    at = [columns.index(k) for k in key]
+    wanted = {tuple(r[i] for i in at) for r in rows}
+    stored: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in conn.execute(f"SELECT {', '.join(columns)} FROM {table}"):
+        pk = tuple(row[i] for i in at)
+        if pk in wanted:
+            stored[pk] = row
+    return [r for r in rows if stored.get(tuple(r[i] for i in at)) != r]
+
+
+_LABELS_COLUMNS = (
+    "rater",
+    "rater_kind",
+    "run_index",
+    "item_id",
+    "label",
+    "status",
+    "explanation",
+    "cell_key",
+    "origin",
+    "detail",
 )
-_RESPONSES_UPSERT = _upsert_sql(
-    "responses",
-    (
-        "response_id",
-        "item_id",
-        "respondent",
-        "run_index",
-        "text",
-        "status",
-        "tokens_out",
-        "cell_key",
-        "origin",
-        "kind",
-    ),
-    ("response_id",),
+_LABELS_KEY = ("rater", "run_index", "item_id")
+_RESPONSES_COLUMNS = (
+    "response_id",
+    "item_id",
+    "respondent",
+    "run_index",
+    "text",
+    "status",
+    "tokens_out",
+    "cell_key",
+    "origin",
+    "kind",
 )
-_JUDGMENTS_UPSERT = _upsert_sql(
-    "judgments",
-    (
-        "response_id",
-        "judge",
-        "judge_kind",
-        "run_index",
-        "label",
-        "score",
-        "explanation",
-        "status",
-        "cell_key",
-        "origin",
-        "detail",
-    ),
-    ("response_id", "judge", "run_index"),
+_JUDGMENTS_COLUMNS = (
+    "response_id",
+    "judge",
+    "judge_kind",
+    "run_index",
+    "label",
+    "score",
+    "explanation",
+    "status",
+    "cell_key",
+    "origin",
+    "detail",
 )
+_JUDGMENTS_KEY = ("response_id", "judge", "run_index")
+_LABELS_UPSERT = _upsert_sql("labels", _LABELS_COLUMNS, _LABELS_KEY)
+_RESPONSES_UPSERT = _upsert_sql("responses", _RESPONSES_COLUMNS, ("response_id",))
+_JUDGMENTS_UPSERT = _upsert_sql("judgments", _JUDGMENTS_COLUMNS, _JUDGMENTS_KEY)
 
 
 class RecordsMixin:
@@ -123,7 +138,7 @@ class RecordsMixin:
             for r in records
         ]
         with self.transaction() as c:
-            c.executemany(_LABELS_UPSERT, rows)
+            c.executemany(_LABELS_UPSERT, _changed(c, "labels", _LABELS_COLUMNS, _LABELS_KEY, rows))
         return len(rows)
 
     def upsert_responses(self, records: Iterable[ResponseRecord]) -> int:
@@ -147,7 +162,10 @@ class RecordsMixin:
             (r.response_id, t.index, t.role, t.text, t.cell_key) for r in recs for t in r.turns
         ]
         with self.transaction() as c:
-            c.executemany(_RESPONSES_UPSERT, rows)
+            c.executemany(
+                _RESPONSES_UPSERT,
+                _changed(c, "responses", _RESPONSES_COLUMNS, ("response_id",), rows),
+            )
             conv = [(r.response_id,) for r in recs if r.kind == "conversation"]
             c.executemany("DELETE FROM response_turns WHERE response_id = ?", conv)
             c.executemany(
@@ -175,7 +193,10 @@ class RecordsMixin:
             for r in records
         ]
         with self.transaction() as c:
-            c.executemany(_JUDGMENTS_UPSERT, rows)
+            c.executemany(
+                _JUDGMENTS_UPSERT,
+                _changed(c, "judgments", _JUDGMENTS_COLUMNS, _JUDGMENTS_KEY, rows),
+            )
         return len(rows)
 
     def add_annotation(self, record: AnnotationRecord) -> int:
