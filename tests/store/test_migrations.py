@@ -278,16 +278,18 @@ def test_a_v1_store_migrates_through_every_version(tmp_path: Path) -> None:
     assert {"probes", "behaviours", "annotations", "batches"} <= tables
 
 
-def test_stages_resume_on_a_migrated_v2_store(tmp_path: Path) -> None:
-    make_v2_store(tmp_path / "run")
-    items = tmp_path / "v2items.json"  # the same bytes as the fixture's sample file
+def resume_fixture_study(tmp_path: Path, version: int) -> int:
+    """Run the fixture's own experiment on the store migrated from ``version`` (2 or 3: the
+    fixtures made the same way) and check that only the judge cell it left pending is sent;
+    returns the prompts stored after the run."""
+    items = tmp_path / f"v{version}items.json"  # the same bytes as the fixture's sample file
     items.write_text(
         json.dumps([{"inputs": t, "label": lab} for t, lab in demo_inputs(per_label=1)[:3]])
     )
     model = {"base_url": V2_BASE_URL, "model": "mock-a", "limits": {"max_retries": 0}}
     cfg = parse_study(
         {
-            "name": "v2",
+            "name": f"v{version}",
             "models": {"a": model, "b": {**model, "model": "mock-b"}},
             "sample": {"name": "s", "from_file": str(items)},
             "classify": {"models": ["a"], "runs": 2},
@@ -298,7 +300,7 @@ def test_stages_resume_on_a_migrated_v2_store(tmp_path: Path) -> None:
     backend = FakeBackend()
     ctx = StudyContext.open(cfg, tmp_path / "run", progress=False, endpoint_factory=backend.factory)
     try:
-        assert ctx.store.migrated_from == 2
+        assert ctx.store.migrated_from == version
         result = run_study(ctx, log=lambda _line: None)
         by_stage = dict(zip(("classify", "respond", "judge"), result.summaries, strict=True))
         assert by_stage["classify"].cached == 6 and by_stage["classify"].done == 0
@@ -307,8 +309,14 @@ def test_stages_resume_on_a_migrated_v2_store(tmp_path: Path) -> None:
         assert by_stage["judge"].cached == 5 and by_stage["judge"].done == 1
         assert len(backend.requests()) == 1
         assert ctx.store.counts()["judgments"] == 6
+        return int(ctx.store._conn.execute("SELECT COUNT(*) FROM prompts").fetchone()[0])
     finally:
         ctx.store.close()
+
+
+def test_stages_resume_on_a_migrated_v2_store(tmp_path: Path) -> None:
+    make_v2_store(tmp_path / "run")
+    resume_fixture_study(tmp_path, 2)
 
 
 # ---- version 3 (the version before content-addressed prompts) ----------------------------------
@@ -363,36 +371,7 @@ def test_v3_store_migrates_its_requests_into_prompts_keeping_every_row(tmp_path:
 
 def test_stages_resume_on_a_migrated_v3_store(tmp_path: Path) -> None:
     make_v3_store(tmp_path / "run")
-    items = tmp_path / "v3items.json"  # the same bytes as the fixture's sample file
-    items.write_text(
-        json.dumps([{"inputs": t, "label": lab} for t, lab in demo_inputs(per_label=1)[:3]])
-    )
-    model = {"base_url": V2_BASE_URL, "model": "mock-a", "limits": {"max_retries": 0}}
-    cfg = parse_study(
-        {
-            "name": "v3",
-            "models": {"a": model, "b": {**model, "model": "mock-b"}},
-            "sample": {"name": "s", "from_file": str(items)},
-            "classify": {"models": ["a"], "runs": 2},
-            "respond": {"runs": 1, "respondents": [{"name": "plain", "model": "a"}]},
-            "judge": {"judges": ["b"], "runs": 2},
-        }
-    )
-    backend = FakeBackend()
-    ctx = StudyContext.open(cfg, tmp_path / "run", progress=False, endpoint_factory=backend.factory)
-    try:
-        assert ctx.store.migrated_from == 3
-        result = run_study(ctx, log=lambda _line: None)
-        by_stage = dict(zip(("classify", "respond", "judge"), result.summaries, strict=True))
-        assert by_stage["classify"].cached == 6 and by_stage["classify"].done == 0
-        assert by_stage["respond"].cached == 3 and by_stage["respond"].done == 0
-        # Only the judge cell the fixture left pending is sent, with the request it was given.
-        assert by_stage["judge"].cached == 5 and by_stage["judge"].done == 1
-        assert len(backend.requests()) == 1
-        assert ctx.store.counts()["judgments"] == 6
-        n_prompts = ctx.store._conn.execute("SELECT COUNT(*) FROM prompts").fetchone()[0]
-    finally:
-        ctx.store.close()
+    n_prompts = resume_fixture_study(tmp_path, 3)
     # The resumed cell's request was already in prompts (the same text): no new row.
     conn = sqlite3.connect(tmp_path / "run" / STORE_FILENAME)
     try:
