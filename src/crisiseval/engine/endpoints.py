@@ -193,26 +193,39 @@ class OpenAIEndpoint:
             key = "unused"  # local servers (vLLM, llama.cpp, Ollama) need no key
         self._key = key
         # Retries are ours (bounded, Retry-After aware), not the SDK's.
-        import openai  # imported by the commands that call a model, not by every command
-
-        # One client per replica (base_url, then base_urls); a call goes to the replica with the
-        # fewest calls in flight (ties: in turn). Each client speaks HTTP through aiohttp (the
-        # SDK's ``aiohttp`` extra) where it is installed: at 64 calls in flight its connection
-        # pool costs a fraction of the default one's CPU per call (bench/engine_throughput.py).
-        self.clients = [
-            openai.AsyncOpenAI(
-                api_key=key,
-                base_url=url,
-                timeout=cfg.limits.timeout_s,
-                max_retries=0,
-                http_client=_http_client(),
-            )
-            for url in cfg.all_base_urls()
-        ]
-        self.client = self.clients[0]
-        self.in_flight = [0] * len(self.clients)
-        self.served = [0] * len(self.clients)
+        self._urls = cfg.all_base_urls()
+        self._clients: list[Any] | None = None
+        self.in_flight = [0] * len(self._urls)
+        self.served = [0] * len(self._urls)
         self._turn = 0
+
+    @property
+    def clients(self) -> list[Any]:
+        """One ``openai.AsyncOpenAI`` per replica (base_url, then base_urls), made at the first
+        call: a run that resumes with nothing to send makes none (each loads the CA bundle).
+
+        A call goes to the replica with the fewest calls in flight (ties: in turn). Each client
+        speaks HTTP through aiohttp (the SDK's ``aiohttp`` extra) where it is installed: at 64
+        calls in flight its connection pool costs a fraction of the default one's CPU per call
+        (bench/engine_throughput.py)."""
+        if self._clients is None:
+            import openai  # imported by the commands that call a model, not by every command
+
+            self._clients = [
+                openai.AsyncOpenAI(
+                    api_key=self._key,
+                    base_url=url,
+                    timeout=self.cfg.limits.timeout_s,
+                    max_retries=0,
+                    http_client=_http_client(),
+                )
+                for url in self._urls
+            ]
+        return self._clients
+
+    @property
+    def client(self) -> Any:
+        return self.clients[0]
 
     def _pick(self) -> int:
         n = len(self.clients)
@@ -257,8 +270,9 @@ class OpenAIEndpoint:
         return parse_chat_completion(raw)
 
     async def aclose(self) -> None:
-        for client in self.clients:
+        for client in self._clients or []:
             await client.close()
+        self._clients = None
 
 
 # ---------------------------------------------------------------------------- llama.cpp in-process

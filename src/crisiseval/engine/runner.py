@@ -48,7 +48,7 @@ from crisiseval.engine.endpoints import (
     make_endpoint,
     resolve_gguf,
 )
-from crisiseval.engine.gcpolicy import calls_in_flight
+from crisiseval.engine.gcpolicy import bulk_work, calls_in_flight
 from crisiseval.engine.outputs import OutputError, OutputParser, as_parser
 from crisiseval.engine.progress import CallProgress, ProgressMode, progress_mode
 from crisiseval.engine.sender import Sender, SendFailed, initial_mode
@@ -331,6 +331,7 @@ class Engine:
         self._endpoints: dict[str, Endpoint] = {}
         self._modes: dict[str, StructuredMode] = {}
         self._rng = random.Random(seed)
+        self._finished: dict[str, CellRow] = {}
 
     # ------------------------------------------------------------------ setup
     def model(self, name: str) -> ModelConfig:
@@ -409,7 +410,13 @@ class Engine:
             summary.keys.append(key)
             if key not in jobs:
                 jobs[key] = _Job(key, spec)
-        status = self.store.cells.statuses(list(jobs))
+        # One read of the cells already in the journal: their statuses now, and the results of
+        # the finished ones for :meth:`results` after the run (finished cells are never re-sent,
+        # so those rows stay true).
+        known = self.store.cells.results(list(jobs))
+        status = {key: row.status for key, row in known.items()}
+        self._finished = {k: row for k, row in known.items() if row.status in ("done", "unparsed")}
+        del known
         new = [key for key in jobs if key not in status]
         schema_name = parser.name if parser is not None else None
 
@@ -452,7 +459,8 @@ class Engine:
         parser = as_parser(output)
         state = _Run(self, parser)
         summary = state.summary
-        jobs, status = self._register(specs, parser, summary)
+        with bulk_work():  # keys and rows of every cell: no cycles among them
+            jobs, status = self._register(specs, parser, summary)
         todo: dict[str, list[_Job]] = defaultdict(list)
         batched: dict[str, list[_Job]] = defaultdict(list)
         for key, job in jobs.items():
@@ -538,7 +546,15 @@ class Engine:
 
     # ------------------------------------------------------------------ results
     def results(self, keys: Sequence[str]) -> dict[str, CellRow]:
-        return self.store.cells.results(keys)
+        """The cells of ``keys`` as stored: those found finished before the last run from that
+        read, the others read now."""
+        finished, self._finished = self._finished, {}
+        out = self.store.cells.results([k for k in keys if k not in finished])
+        for key in keys:
+            row = finished.get(key)
+            if row is not None:
+                out[key] = row
+        return out
 
 
 def check_reachable(name: str, base_url: str, timeout: float = 5.0) -> None:
