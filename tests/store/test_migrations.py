@@ -23,14 +23,19 @@ V1_BASE_URL = "http://127.0.0.1:45617/v1"
 TABLES_V1 = ("items", "samples", "sample_meta", "cells", "labels", "responses", "judgments")
 
 
-def make_v1_store(run_dir: Path) -> Path:
+def store_from(fixture: Path, run_dir: Path) -> Path:
+    """A run store made from a fixture's SQL dump, as that version left it on disk."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / STORE_FILENAME
     conn = sqlite3.connect(path)
-    conn.executescript(FIXTURE.read_text(encoding="utf-8"))
+    conn.executescript(fixture.read_text(encoding="utf-8"))
     conn.execute("PRAGMA journal_mode=WAL")
     conn.close()
     return path
+
+
+def make_v1_store(run_dir: Path) -> Path:
+    return store_from(FIXTURE, run_dir)
 
 
 # From version 4 a cell names its request (``prompt``, a hash into ``prompts``): read back in the
@@ -218,13 +223,7 @@ TABLES_V2 = (*TABLES_V1, "batches", "response_turns", "annotations")
 
 
 def make_v2_store(run_dir: Path) -> Path:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / STORE_FILENAME
-    conn = sqlite3.connect(path)
-    conn.executescript(FIXTURE_V2.read_text(encoding="utf-8"))
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.close()
-    return path
+    return store_from(FIXTURE_V2, run_dir)
 
 
 def dump_all(path: Path, tables: tuple[str, ...]) -> dict[str, list[tuple[object, ...]]]:
@@ -326,13 +325,7 @@ TABLES_V3 = (*TABLES_V2, "probes", "behaviours")
 
 
 def make_v3_store(run_dir: Path) -> Path:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / STORE_FILENAME
-    conn = sqlite3.connect(path)
-    conn.executescript(FIXTURE_V3.read_text(encoding="utf-8"))
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.close()
-    return path
+    return store_from(FIXTURE_V3, run_dir)
 
 
 def test_v3_store_migrates_its_requests_into_prompts_keeping_every_row(tmp_path: Path) -> None:
