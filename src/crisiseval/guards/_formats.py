@@ -21,11 +21,11 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crisiseval.engine import OutputError
 from crisiseval.errors import ConfigError, InputError
-from crisiseval.guards._mapping import ANY_CRISIS, TARGETS, combine
+from crisiseval.guards._mapping import ANY_CRISIS, Target, combine
 from crisiseval.taxonomy import NO_CRISIS
 from crisiseval.textio import load_yaml
 
@@ -38,14 +38,7 @@ class Category(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     title: str
-    label: str
-
-    @field_validator("label")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in TARGETS:
-            raise ValueError(f"unknown label {value!r} (allowed: {', '.join(TARGETS)})")
-        return value
+    label: Target
 
 
 class GuardFormat(BaseModel):
@@ -59,16 +52,9 @@ class GuardFormat(BaseModel):
     prompt: Literal["chat-template", "question"]
     system: str | None = None
     user: str | None = None
-    unsafe_without_category: str = ANY_CRISIS
+    unsafe_without_category: Target = ANY_CRISIS
     verdicts: dict[str, Verdict] = Field(default_factory=lambda: dict(_PLAIN_VERDICTS))
     categories: dict[str, Category] = Field(default_factory=dict)
-
-    @field_validator("unsafe_without_category")
-    @classmethod
-    def _target(cls, value: str) -> str:
-        if value not in TARGETS:
-            raise ValueError(f"unknown label {value!r} (allowed: {', '.join(TARGETS)})")
-        return value
 
     def messages(self, turns: Sequence[str]) -> list[dict[str, str]]:
         """The messages that ask the guard about one input (its turns)."""

@@ -13,6 +13,9 @@ classifier did not say which crisis); in the binary crisis metrics it counts as 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from crisiseval.taxonomy import LABELS, NO_CRISIS
 
@@ -21,6 +24,16 @@ ANY_CRISIS = "any_crisis"
 
 TARGETS: tuple[str, ...] = (*LABELS, ANY_CRISIS)
 """What a category may map to."""
+
+
+def _target(value: str) -> str:
+    if value not in TARGETS:
+        raise ValueError(f"unknown label {value!r} (allowed: {', '.join(TARGETS)})")
+    return value
+
+
+Target = Annotated[str, AfterValidator(_target)]
+"""A field of a mapping data file that names what a category maps to (one of :data:`TARGETS`)."""
 
 
 def combine(labels: Iterable[str]) -> str:

@@ -12,26 +12,19 @@ import importlib.resources
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crisiseval.engine import OutputError
 from crisiseval.errors import InputError
-from crisiseval.guards._mapping import TARGETS, combine
+from crisiseval.guards._mapping import Target, combine
 from crisiseval.textio import load_yaml
 
 
 class Threshold(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    label: str
+    label: Target
     threshold: float = Field(gt=0, le=1)
-
-    @field_validator("label")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in TARGETS:
-            raise ValueError(f"unknown label {value!r} (allowed: {', '.join(TARGETS)})")
-        return value
 
 
 class ModerationMapping(BaseModel):

@@ -194,10 +194,10 @@ def _run_parsed(
 
 
 def _label_records(
-    store: Store, specs: Sequence[CallSpec], summary: RunSummary
+    engine: Engine, specs: Sequence[CallSpec], summary: RunSummary
 ) -> list[LabelRecord]:
     """The labels of finished cells; an unparsed reply keeps its raw text in ``detail``."""
-    results = store.cells.results(summary.keys)
+    results = engine.results(summary.keys)
     records: list[LabelRecord] = []
     for spec, key in zip(specs, summary.keys, strict=True):
         r = results[key]
@@ -294,7 +294,7 @@ def run_classify(
         if summaries
         else RunSummary()
     )
-    records = _label_records(store, all_specs, summary)
+    records = _label_records(engine, all_specs, summary)
     by_item: dict[tuple[str, str], list[str | None]] = {}
     for rec in records:
         if rec.rater in chat and rec.status != "failed":  # a failure is not a vote
