@@ -17,6 +17,22 @@ from crisiseval.errors import ConfigError, InputError
 from crisiseval.textio import load_yaml, read_text
 
 MAX_INPUT_CHARS = 200_000
+ANTHROPIC_URL = "https://api.anthropic.com"
+"""The base URL of a ``provider: anthropic`` model without one (the SDK adds ``/v1/...``)."""
+ANTHROPIC_REFUSED_PARAMS = frozenset(
+    {
+        "frequency_penalty",
+        "presence_penalty",
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+        "response_format",
+        "reasoning_effort",
+        "parallel_tool_calls",
+    }
+)
+"""Chat-completions parameters the Messages API does not take (refused for an anthropic model)."""
 """Default of ``sample.max_input_chars`` (see :class:`SampleConfig`)."""
 
 
@@ -60,7 +76,11 @@ class Price(_Strict):
 class ModelConfig(_Strict):
     """One model behind one endpoint."""
 
-    provider: Literal["openai", "llama_cpp"] = "openai"
+    provider: Literal["openai", "llama_cpp", "anthropic"] = Field(
+        default="openai",
+        description="openai: any OpenAI-compatible endpoint; llama_cpp: a GGUF model run "
+        "in-process; anthropic: Anthropic's Messages API (the crisiseval[anthropic] extra)",
+    )
     model: str = Field(default="", description="the model id sent to the endpoint")
     base_url: str | None = None
     base_urls: list[str] = Field(
@@ -100,7 +120,8 @@ class ModelConfig(_Strict):
     batch: bool = Field(
         default=False,
         description="send this model's calls as provider batches (files + batches API of an "
-        "OpenAI-compatible endpoint; docs/batch.md): cheaper, hours instead of seconds",
+        "OpenAI-compatible endpoint, or Anthropic's message batches; docs/batch.md): cheaper, "
+        "hours instead of seconds",
     )
     batch_poll_s: float = Field(
         default=30.0, gt=0, description="seconds between two looks at an open batch"
@@ -125,8 +146,25 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
-        if self.batch and self.provider != "openai":
-            raise ValueError("batch: true needs an OpenAI-compatible model (provider: openai)")
+        if self.batch and self.provider == "llama_cpp":
+            raise ValueError(
+                "batch: true needs a provider with a batch API (provider: openai or anthropic)"
+            )
+        if self.provider == "anthropic":
+            if not self.model:
+                raise ValueError("an anthropic model needs model (the model id)")
+            if self.base_url is None:
+                self.base_url = ANTHROPIC_URL
+            refused = sorted(set(self.params) & ANTHROPIC_REFUSED_PARAMS)
+            if refused:
+                raise ValueError(
+                    f"params.{refused[0]}: not a parameter of Anthropic's Messages API"
+                )
+            if self.structured_output not in ("auto", "prompt"):
+                raise ValueError(
+                    "structured_output: an anthropic model is asked for JSON in the prompt "
+                    "(auto or prompt); json_schema and json_object are OpenAI-compatible modes"
+                )
         if self.batch and getattr(self, "kind", "chat") == "moderation":
             raise ValueError("batch: true is for chat-completion models, not kind: moderation")
         if self.provider == "openai" and not self.base_url:
@@ -156,6 +194,10 @@ class ModelConfig(_Strict):
             raise ValueError("guard_format is for kind: guard")
         if self.kind == "moderation" and self.provider != "openai":
             raise ValueError("kind: moderation needs an OpenAI-compatible endpoint")
+        if self.kind == "guard" and self.provider == "anthropic":
+            raise ValueError(
+                "kind: guard needs an OpenAI-compatible endpoint (a guard model's server)"
+            )
         if self.kind == "moderation" or (self.kind == "guard" and self.guard_format != "yes-no"):
             # The input is the whole conversation such a classifier reads: a re-ask would be
             # classified with it. A reply it cannot read is unparsed at once.
@@ -513,4 +555,6 @@ def endpoint_identity(cfg: ModelConfig, gguf_sha256: str | None = None) -> str:
     """
     if cfg.provider == "llama_cpp":
         return f"llama_cpp:{gguf_sha256 or cfg.gguf or 'embedded'}"
+    if cfg.provider == "anthropic":
+        return f"anthropic:{(cfg.base_url or ANTHROPIC_URL).rstrip('/')}:{cfg.model}"
     return f"openai:{(cfg.base_url or '').rstrip('/')}:{cfg.model}"

@@ -254,7 +254,7 @@ def test_batch_and_synchronous_models_run_side_by_side(bsrv, srv: MockServer, st
 
 
 def test_large_runs_are_split_into_several_batches(bsrv, store, h, monkeypatch) -> None:
-    monkeypatch.setattr(batch_mod, "MAX_LINES", 3)
+    monkeypatch.setattr(batch_mod.BatchRun, "max_lines", 3)
     s = h.engine(store, {"m": _model(bsrv, h)}).run_sync(h.specs(7), h.Out)
     assert s.done == 7
     assert [len(bsrv.lines(b)) for b in bsrv.created()] == [3, 3, 1]
@@ -309,10 +309,10 @@ def test_jsonl_chunks_respect_lines_and_bytes() -> None:
     assert chunks[0][1] == b"x" * 10 + b"\n" + b"x" * 10 + b"\n"
 
 
-def test_batch_needs_an_openai_compatible_model() -> None:
+def test_batch_needs_a_provider_with_a_batch_api() -> None:
     from crisiseval.config import parse_study
 
-    with pytest.raises(ConfigError, match="batch: true needs an OpenAI-compatible model"):
+    with pytest.raises(ConfigError, match="batch: true needs a provider with a batch API"):
         parse_study({"models": {"l": {"provider": "llama_cpp", "batch": True}}})
     moderation = {"base_url": "http://127.0.0.1:1/v1", "model": "x", "kind": "moderation"}
     with pytest.raises(ConfigError, match="not kind: moderation"):

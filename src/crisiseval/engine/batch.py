@@ -42,7 +42,8 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
 
@@ -56,7 +57,7 @@ from crisiseval.engine.batch_lines import (
 )
 from crisiseval.engine.cells import CallSpec
 from crisiseval.engine.cost import cost_usd
-from crisiseval.engine.endpoints import redact, status_kind
+from crisiseval.engine.endpoints import Completion, redact, status_kind
 from crisiseval.engine.outputs import OutputError, OutputParser
 from crisiseval.engine.progress import CallProgress
 from crisiseval.errors import ConfigError
@@ -65,7 +66,6 @@ from crisiseval.store.records import BatchState
 
 if TYPE_CHECKING:
     import openai
-    from openai.types import Batch
 
 log = logging.getLogger("crisiseval.engine")
 
@@ -87,6 +87,30 @@ _STATES: dict[str, BatchState] = {
     "expired": "expired",
     "cancelled": "cancelled",
 }
+
+
+@dataclass
+class Polled:
+    """One look at a batch, in the vocabulary of :data:`_STATES` (OpenAI's status names)."""
+
+    batch_id: str
+    status: str
+    shown: str
+    """What the progress shows (the provider's status and how many lines are done)."""
+    created_at: float | None = None
+    """When the provider created it (seconds since the epoch): the latency of its cells."""
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    error: str | None = None
+    """Why the whole batch failed, if it did."""
+
+    @property
+    def ended(self) -> bool:
+        return self.status in _ENDED
+
+
+class NotFound(Exception):
+    """The provider does not know the batch."""
 
 
 class BatchProgress(CallProgress):
@@ -144,7 +168,16 @@ class BatchRun:
     ``specs`` are the run's cells of this model (by key) that are not finished: ``pending`` or
     ``failed`` ones are submitted, ``submitted`` ones are followed in the batch that holds them.
     ``on_result`` gets each result of these cells once it is in the store.
+
+    The provider's side is a handful of methods (:meth:`_open_client`, :meth:`_line`,
+    :meth:`_send`, :meth:`_poll`, :meth:`_lines`, :meth:`_outcome`, :meth:`_api_error`); this
+    class speaks OpenAI's files + batches API, and
+    :class:`~crisiseval.engine.batch_anthropic.AnthropicBatchRun` Anthropic's message batches.
+    Submitting, following, resubmitting and storing are shared.
     """
+
+    max_lines: ClassVar[int] = MAX_LINES
+    max_bytes: ClassVar[int] = MAX_BYTES
 
     def __init__(
         self,
@@ -172,9 +205,9 @@ class BatchRun:
         self.on_result = on_result
         self.deadline = time.monotonic() + cfg.batch_max_wait_s
         self._key = ""
-        self._client: openai.AsyncOpenAI | None = None
+        self._client: Any = None
 
-    # ------------------------------------------------------------------ client
+    # ------------------------------------------------------------------ client (provider)
     def _open_client(self) -> openai.AsyncOpenAI:
         """An SDK client for the model's endpoint; the key lives in it and nowhere else."""
         cfg = self.cfg
@@ -198,9 +231,15 @@ class BatchRun:
         )
 
     @property
-    def client(self) -> openai.AsyncOpenAI:
+    def client(self) -> Any:
         assert self._client is not None, "BatchRun.run opens the client"
         return self._client
+
+    def _sdk_errors(self) -> tuple[type[Exception], ...]:
+        """The exceptions of a failed API call (the provider's SDK's base error)."""
+        import openai
+
+        return (openai.OpenAIError,)
 
     def _api_error(self, exc: Exception) -> tuple[str, str]:
         """(kind, message) of a failed API call, the key removed."""
@@ -214,6 +253,107 @@ class BatchRun:
             body = redact(str(getattr(exc, "body", "") or exc.message), self._key)[:500]
             return status_kind(exc.status_code), f"HTTP {exc.status_code}: {body}"
         return "bad_response", redact(f"{type(exc).__name__}: {exc}", self._key)[:500]
+
+    # ------------------------------------------------------------------ OpenAI's side
+    def _line(self, key: str) -> dict[str, Any]:
+        """One input line: the chat-completions request of a cell, ``custom_id`` its key."""
+        schema = self.parser.schema if self.parser is not None else None
+        schema_name = self.parser.name if self.parser is not None else "output"
+        body = request_body(self.cfg, self.specs[key].messages, self.params, schema, schema_name)
+        return {"custom_id": key, "method": "POST", "url": CHAT_ENDPOINT, "body": body}
+
+    async def _send(self, keys: list[str], data: bytes, digest: str) -> tuple[str, str, str | None]:
+        """Upload one input file and create its batch: (batch id, status, input file id)."""
+        upload = await self.client.files.create(
+            file=(f"crisiseval-{digest[:16]}.jsonl", data, "application/jsonl"),
+            purpose="batch",
+            timeout=max(FILE_TIMEOUT_S, self.cfg.limits.timeout_s),
+        )
+        batch = await self.client.batches.create(
+            input_file_id=upload.id,
+            endpoint=CHAT_ENDPOINT,
+            completion_window="24h",
+            metadata={"source": "crisiseval", "input_sha256": digest},
+        )
+        return str(batch.id), str(batch.status), str(upload.id)
+
+    async def _poll(self, batch_id: str) -> Polled:
+        import openai
+
+        try:
+            batch = await self.client.batches.retrieve(batch_id)
+        except openai.NotFoundError as exc:
+            raise NotFound(self._api_error(exc)[1]) from exc
+        counts = batch.request_counts
+        done = f" {counts.completed + counts.failed}/{counts.total}" if counts else ""
+        error = None
+        if batch.errors and batch.errors.data:
+            first = batch.errors.data[0]
+            error = redact(f"{first.code or 'error'}: {first.message or ''}", self._key)[:500]
+        return Polled(
+            batch_id=batch_id,
+            status=batch.status,
+            shown=f"{batch.status}{done}",
+            created_at=float(batch.created_at),
+            output_file_id=batch.output_file_id,
+            error_file_id=batch.error_file_id,
+            error=error,
+        )
+
+    async def _lines(self, polled: Polled) -> list[dict[str, Any]]:
+        """The lines of a finished batch's output file, then its error file."""
+        lines: list[dict[str, Any]] = []
+        for file_id in (polled.output_file_id, polled.error_file_id):
+            if not file_id:
+                continue
+            content = await self.client.files.content(
+                file_id, timeout=max(FILE_TIMEOUT_S, self.cfg.limits.timeout_s)
+            )
+            lines.extend(self._jsonl(content.text, polled.batch_id))
+        return lines
+
+    def _outcome(self, key: str, line: dict[str, Any], latency: float) -> CellOutcome | None:
+        """One result line as a cell outcome; None for a line that was never run."""
+        response = line.get("response")
+        error = line.get("error")
+        if isinstance(response, dict) and response.get("status_code") is not None:
+            try:
+                code = int(response["status_code"])
+            except (TypeError, ValueError):
+                return self._failed(key, "bad_response", "a result line with a bad status_code")
+            body = response.get("body")
+            if code == 200:
+                if not isinstance(body, dict):
+                    return self._failed(key, "bad_response", "HTTP 200 without a JSON body")
+                return self._reply(key, body, latency)
+            message: Any = body
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                message = body["error"].get("message") or body["error"]
+            return self._failed(key, status_kind(code), f"HTTP {code}: {message}")
+        if isinstance(error, dict):
+            code_text = str(error.get("code") or "error")
+            if code_text in _NOT_RUN:
+                return None
+            return self._failed(key, "batch_error", f"{code_text}: {error.get('message') or ''}")
+        return self._failed(key, "bad_response", "a result line with neither response nor error")
+
+    def _reply(self, key: str, body: dict[str, Any], latency: float) -> CellOutcome:
+        """A chat completion from a batch."""
+        try:
+            usage = body.get("usage") or {}
+            tin = int(usage.get("prompt_tokens") or 0)
+            tout = int(usage.get("completion_tokens") or 0)
+            choices = body.get("choices") or []
+            if not choices:
+                return self._failed(key, "bad_response", "the response had no choices", tin, tout)
+            choice = choices[0]
+            text = str((choice.get("message") or {}).get("content") or "")
+            finish = choice.get("finish_reason")
+        except (AttributeError, TypeError, ValueError) as exc:
+            return self._failed(key, "bad_response", f"malformed response body: {exc}")
+        return self._validated(
+            key, Completion(text, tin, tout, finish if isinstance(finish, str) else None), latency
+        )
 
     # ------------------------------------------------------------------ run
     async def run(self) -> None:
@@ -233,20 +373,16 @@ class BatchRun:
             await client.close()
 
     async def _submit(self, keys: Sequence[str], rnd: int) -> None:
-        schema = self.parser.schema if self.parser is not None else None
-        schema_name = self.parser.name if self.parser is not None else "output"
         lines = []
         for key in keys:
-            body = request_body(
-                self.cfg, self.specs[key].messages, self.params, schema, schema_name
-            )
-            line = {"custom_id": key, "method": "POST", "url": CHAT_ENDPOINT, "body": body}
+            line = self._line(key)
             blob = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             lines.append((key, blob))
         follow: list[asyncio.Task[None]] = []
 
         async def create_all() -> None:
-            for chunk, data in jsonl_chunks(lines, max_lines=MAX_LINES, max_bytes=MAX_BYTES):
+            chunks = jsonl_chunks(lines, max_lines=self.max_lines, max_bytes=self.max_bytes)
+            for chunk, data in chunks:
                 batch_id = await self._create(chunk, data)
                 if batch_id is not None:  # polled while the next file uploads
                     follow.append(asyncio.create_task(self._follow(batch_id, len(chunk), rnd)))
@@ -254,50 +390,36 @@ class BatchRun:
         await _all(follow, create_all())
 
     async def _create(self, keys: list[str], data: bytes) -> str | None:
-        """Upload one file and create its batch; the batch id, or None when the provider
-        refused (the cells are then ``failed`` with the reason)."""
-        import openai
-
+        """Send one batch; its id, or None when the provider refused (the cells are then
+        ``failed`` with the reason)."""
         digest = hashlib.sha256(data).hexdigest()
         try:
-            upload = await self.client.files.create(
-                file=(f"crisiseval-{digest[:16]}.jsonl", data, "application/jsonl"),
-                purpose="batch",
-                timeout=max(FILE_TIMEOUT_S, self.cfg.limits.timeout_s),
-            )
-            batch = await self.client.batches.create(
-                input_file_id=upload.id,
-                endpoint=CHAT_ENDPOINT,
-                completion_window="24h",
-                metadata={"source": "crisiseval", "input_sha256": digest},
-            )
-        except openai.OpenAIError as exc:
+            batch_id, status, input_file_id = await self._send(keys, data, digest)
+        except self._sdk_errors() as exc:
             kind, message = self._api_error(exc)
             log.warning("model %s: batch not submitted (%s): %s", self.name, kind, message)
             self._record([self._failed(k, kind, f"batch submission: {message}") for k in keys])
             return None
         now = now_iso()
         record = BatchRecord(
-            batch_id=batch.id,
+            batch_id=batch_id,
             model=self.name,
             endpoint=self.identity,
-            state=_STATES.get(batch.status, "submitted"),
+            state=_STATES.get(status, "submitted"),
             n_cells=len(keys),
-            input_file_id=upload.id,
+            input_file_id=input_file_id,
             created_at=now,
             updated_at=now,
         )
         if record.state in _ENDED:
             record = record.model_copy(update={"state": "submitted"})  # ended: seen when polled
         self.store.cells.submit_batch(record, keys)
-        log.info("model %s: batch %s submitted (%d calls)", self.name, batch.id, len(keys))
-        self.progress.batch_state(batch.id, f"{batch.status} 0/{len(keys)}")
-        return batch.id
+        log.info("model %s: batch %s submitted (%d calls)", self.name, batch_id, len(keys))
+        self.progress.batch_state(batch_id, f"{status} 0/{len(keys)}")
+        return batch_id
 
     async def _follow(self, batch_id: str, n_cells: int, rnd: int) -> None:
         """Poll one batch until it ends (then collect it) or this run's wait is over."""
-        import openai
-
         record = self.store.cells.batch(batch_id)
         if record is None:  # cells point to a batch the store lost: follow it all the same
             now = now_iso()
@@ -328,31 +450,26 @@ class BatchRun:
                 await asyncio.sleep(min(self.cfg.batch_poll_s, left))
             first = False
             try:
-                batch = await self.client.batches.retrieve(batch_id)
-            except openai.NotFoundError as exc:
-                _, message = self._api_error(exc)
-                await self._close(
-                    record, None, [], f"the provider does not know it ({message})", rnd
-                )
+                polled = await self._poll(batch_id)
+            except NotFound as exc:
+                await self._close(record, None, [], f"the provider does not know it ({exc})", rnd)
                 return
-            except openai.OpenAIError as exc:
+            except self._sdk_errors() as exc:
                 kind, message = self._api_error(exc)
                 log.warning(
                     "model %s: batch %s: poll failed (%s): %s", self.name, batch_id, kind, message
                 )
                 continue
-            counts = batch.request_counts
-            done = f" {counts.completed + counts.failed}/{counts.total}" if counts else ""
-            self.progress.batch_state(batch_id, f"{batch.status}{done}")
-            state = _STATES.get(batch.status, "in_progress")
-            if batch.status not in _ENDED:
+            self.progress.batch_state(batch_id, polled.shown)
+            state = _STATES.get(polled.status, "in_progress")
+            if not polled.ended:
                 if state != record.state:
                     record = record.model_copy(update={"state": state, "updated_at": now_iso()})
                     self.store.cells.save_batch(record)
                 continue
             try:
-                lines = await self._download(batch)
-            except openai.OpenAIError as exc:
+                lines = await self._lines(polled)
+            except self._sdk_errors() as exc:
                 kind, message = self._api_error(exc)
                 log.warning(
                     "model %s: batch %s: results not downloaded (%s): %s; trying again",
@@ -362,49 +479,39 @@ class BatchRun:
                     message,
                 )
                 continue
-            await self._close(record, batch, lines, None, rnd)
+            await self._close(record, polled, lines, polled.error, rnd)
             return
 
-    async def _download(self, batch: Batch) -> list[dict[str, Any]]:
-        """The lines of a finished batch's output file, then its error file."""
+    def _jsonl(self, text: str, batch_id: str) -> list[dict[str, Any]]:
+        """The JSON objects of a results file (a line that is not one is logged and skipped)."""
         lines: list[dict[str, Any]] = []
-        for file_id in (batch.output_file_id, batch.error_file_id):
-            if not file_id:
+        for raw in text.splitlines():
+            if not raw.strip():
                 continue
-            content = await self.client.files.content(
-                file_id, timeout=max(FILE_TIMEOUT_S, self.cfg.limits.timeout_s)
-            )
-            for raw in content.text.splitlines():
-                if not raw.strip():
-                    continue
-                try:
-                    line = json.loads(raw)
-                except ValueError:
-                    log.warning(
-                        "model %s: batch %s: a result line is not JSON", self.name, batch.id
-                    )
-                    continue
-                if isinstance(line, dict):
-                    lines.append(line)
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                log.warning("model %s: batch %s: a result line is not JSON", self.name, batch_id)
+                continue
+            if isinstance(line, dict):
+                lines.append(line)
         return lines
 
     async def _close(
         self,
         record: BatchRecord,
-        batch: Batch | None,
+        polled: Polled | None,
         lines: list[dict[str, Any]],
         error: str | None,
         rnd: int,
     ) -> None:
         """Map a finished batch's lines to its cells, store everything at once, and submit
         again what an expired batch left without a result."""
-        status = batch.status if batch is not None else "failed"
-        if batch is not None and batch.errors and batch.errors.data:
-            first = batch.errors.data[0]
-            error = redact(f"{first.code or 'error'}: {first.message or ''}", self._key)[:500]
+        status = polled.status if polled is not None else "failed"
         held = self.store.cells.batch_keys(record.batch_id)
         wanted = set(held)
-        latency = max(0.0, time.time() - batch.created_at) if batch is not None else 0.0
+        created = polled.created_at if polled is not None else None
+        latency = max(0.0, time.time() - created) if created is not None else 0.0
         outcomes: dict[str, CellOutcome] = {}
         for line in lines:
             key = line.get("custom_id")
@@ -435,8 +542,8 @@ class BatchRun:
         final = record.model_copy(
             update={
                 "state": _STATES.get(status, "failed"),
-                "output_file_id": batch.output_file_id if batch is not None else None,
-                "error_file_id": batch.error_file_id if batch is not None else None,
+                "output_file_id": polled.output_file_id if polled is not None else None,
+                "error_file_id": polled.error_file_id if polled is not None else None,
                 "error": error,
                 "updated_at": now_iso(),
             }
@@ -486,45 +593,10 @@ class BatchRun:
             updated_at=now_iso(),
         )
 
-    def _outcome(self, key: str, line: dict[str, Any], latency: float) -> CellOutcome | None:
-        """One result line as a cell outcome; None for a line that was never run."""
-        response = line.get("response")
-        error = line.get("error")
-        if isinstance(response, dict) and response.get("status_code") is not None:
-            try:
-                code = int(response["status_code"])
-            except (TypeError, ValueError):
-                return self._failed(key, "bad_response", "a result line with a bad status_code")
-            body = response.get("body")
-            if code == 200:
-                if not isinstance(body, dict):
-                    return self._failed(key, "bad_response", "HTTP 200 without a JSON body")
-                return self._reply(key, body, latency)
-            message: Any = body
-            if isinstance(body, dict) and isinstance(body.get("error"), dict):
-                message = body["error"].get("message") or body["error"]
-            return self._failed(key, status_kind(code), f"HTTP {code}: {message}")
-        if isinstance(error, dict):
-            code_text = str(error.get("code") or "error")
-            if code_text in _NOT_RUN:
-                return None
-            return self._failed(key, "batch_error", f"{code_text}: {error.get('message') or ''}")
-        return self._failed(key, "bad_response", "a result line with neither response nor error")
-
-    def _reply(self, key: str, body: dict[str, Any], latency: float) -> CellOutcome:
-        """A chat completion from a batch: validated like a synchronous reply, never re-asked."""
-        try:
-            usage = body.get("usage") or {}
-            tin = int(usage.get("prompt_tokens") or 0)
-            tout = int(usage.get("completion_tokens") or 0)
-            choices = body.get("choices") or []
-            if not choices:
-                return self._failed(key, "bad_response", "the response had no choices", tin, tout)
-            choice = choices[0]
-            text = str((choice.get("message") or {}).get("content") or "")
-            finish = choice.get("finish_reason")
-        except (AttributeError, TypeError, ValueError) as exc:
-            return self._failed(key, "bad_response", f"malformed response body: {exc}")
+    def _validated(self, key: str, comp: Completion, latency: float) -> CellOutcome:
+        """A reply from a batch, validated like a synchronous one but never re-asked: a reply
+        the output parser rejects is ``unparsed`` with its raw text."""
+        text, tin, tout = comp.text, comp.tokens_in, comp.tokens_out
         status = "done"
         parsed: dict[str, Any] | None = None
         error_kind: str | None = None
@@ -534,7 +606,7 @@ class BatchRun:
                 parsed = self.parser.parse(text)
             except OutputError as exc:
                 reason = exc.reason
-                if finish == "length":
+                if comp.finish_reason == "length":
                     reason = "the reply was cut off at max_tokens"
                 status, error_kind, error_message = "unparsed", "invalid_output", reason[:300]
         return CellOutcome(

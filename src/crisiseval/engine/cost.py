@@ -44,7 +44,7 @@ def estimate(
         d["tokens_out_max"] += tout
         p = price(s.model)
         if p is None:
-            total = None if cfg.provider == "openai" else total
+            total = None if cfg.provider != "llama_cpp" else total
         else:
             c = cost_usd(p, tin, tout)
             d["cost_usd_max"] += c

@@ -2,6 +2,8 @@
 
 * :class:`OpenAIEndpoint` — any OpenAI-compatible server through the official ``openai`` SDK
   (OpenAI, DeepSeek, xAI, Groq, OpenRouter, Together, vLLM, Ollama, llama.cpp's server...).
+* :class:`~crisiseval.engine.anthropic.AnthropicEndpoint` — Anthropic's Messages API through the
+  ``anthropic`` SDK (the ``crisiseval[anthropic]`` extra).
 * :class:`LlamaCppEndpoint` — a GGUF model run in-process by llama-cpp-python (default: the embedded
   SmolLM2-135M-Instruct), off the event loop in a worker thread.
 
@@ -537,6 +539,10 @@ class OpenAIModerationEndpoint(OpenAIEndpoint):
 def make_endpoint(name: str, cfg: ModelConfig) -> Endpoint:
     if cfg.provider == "llama_cpp":
         return LlamaCppEndpoint(name, cfg)
+    if cfg.provider == "anthropic":
+        from crisiseval.engine.anthropic import AnthropicEndpoint
+
+        return AnthropicEndpoint(name, cfg)
     if cfg.kind == "moderation":
         return OpenAIModerationEndpoint(name, cfg)
     return OpenAIEndpoint(name, cfg)

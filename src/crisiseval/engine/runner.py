@@ -182,10 +182,16 @@ class _Run:
             tick()
 
         specs = {j.key: j.spec for j in jobs}
-        run = BatchRun(
+        cfg = e.model(name)
+        kind: type[BatchRun] = BatchRun
+        if cfg.provider == "anthropic":
+            from crisiseval.engine.batch_anthropic import AnthropicBatchRun
+
+            kind = AnthropicBatchRun
+        run = kind(
             store=e.store,
             name=name,
-            cfg=e.model(name),
+            cfg=cfg,
             identity=e.endpoint(name).identity,
             parser=self.parser,
             params=e.params(name),
@@ -360,7 +366,7 @@ class Engine:
             if not connect:
                 continue
             self.endpoint(name)
-            if cfg.provider == "openai" and self.endpoint_factory is make_endpoint:
+            if cfg.provider != "llama_cpp" and self.endpoint_factory is make_endpoint:
                 for url in cfg.all_base_urls():
                     check_reachable(name, url)
 

@@ -49,6 +49,8 @@ def _pushes_back(err: InfraError) -> bool:
 def initial_mode(cfg: ModelConfig) -> StructuredMode:
     if cfg.structured_output != "auto":
         return cfg.structured_output
+    if cfg.provider == "anthropic":
+        return "prompt"  # the Messages API has no response format: the schema goes in the prompt
     return "json_schema" if cfg.provider == "openai" else "json_object"
 
 
