@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crisiseval.config import Respondent
+from crisiseval.prompts import render
 from crisiseval.stages import classify, judge, respond
 from crisiseval.stages.outputs import ClassifyOutput, classify_output_for
 from crisiseval.taxonomy import load_rubric, load_taxonomy
@@ -45,3 +50,53 @@ def test_classifier_schema_lists_the_taxonomy_labels() -> None:
     assert model.model_validate({"label": "panic"}).model_dump(mode="json")["label"] == "panic"
     tax = load_taxonomy(None)
     assert classify.classify_output(tax) is classify_output_for(tax.names)  # cached
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    responses=st.lists(
+        st.one_of(
+            st.text(),
+            st.sampled_from(["", "{{ response }}", "{% raw %}", "\x00", "<<<\n>>>", "a\r\nb"]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    label=st.sampled_from(sorted(load_taxonomy().names)),
+    cap=st.sampled_from([None, 0, 80]),
+)
+def test_the_judge_prompts_of_several_answers_are_rendered_once_yet_the_same(
+    responses: list[str], label: str, cap: int | None
+) -> None:
+    tax, rub = load_taxonomy(), load_rubric()
+    turns = ["I can't sleep.", "Everything feels {{ heavy }}."]
+    each = judge.build_messages_each(tax, rub, label, turns, responses, cap)
+    assert each == [judge.build_messages(tax, rub, label, turns, r, cap) for r in responses]
+    full = [render("judge", **_judge_vars(tax, rub, label, turns, r, cap)) for r in responses]
+    assert each == full
+    assert len({id(m) for m in each}) == len(each)  # one list per answer, never shared
+
+
+def test_a_response_holding_the_slot_marker_is_rendered_in_full() -> None:
+    tax, rub = load_taxonomy(), load_rubric()
+    marker = "\x00crisiseval:slot:response\x00"
+    (one,) = judge.build_messages_each(tax, rub, "self_harm", ["x"], [f"a{marker}b"])
+    assert f"a{marker}b" in one[1]["content"]
+    vars_ = _judge_vars(tax, rub, "self_harm", ["x"], f"a{marker}b", None)
+    assert one == render("judge", **vars_)
+
+
+def _judge_vars(
+    tax: Any, rub: Any, label: str, turns: list[str], response: str, cap: int | None
+) -> dict[str, Any]:
+    levels = rub.for_label(label)
+    return {
+        "label": tax.get(label),
+        "levels": [
+            {"level": lv, "anchor": rub.scale[lv], "text": levels[lv]}
+            for lv in sorted(levels, reverse=True)
+        ],
+        "turns": turns,
+        "response": response,
+        "explanation_chars": cap,
+    }

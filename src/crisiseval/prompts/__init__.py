@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
@@ -51,4 +52,29 @@ def render(name: str, **variables: Any) -> list[dict[str, str]]:
             context = template.new_context(variables, shared=True)
             constant = template.environment.concat(template.root_render_func(context))
         out.append({"role": part, "content": constant})
+    return out
+
+
+_SLOT = "\x00crisiseval:slot:{}\x00"
+
+
+def render_each(
+    name: str, slot: str, values: Sequence[str], **variables: Any
+) -> list[list[dict[str, str]]]:
+    """``[render(name, **variables, slot=v) for v in values]``, byte for byte, with the template
+    rendered once: ``slot`` is filled with a marker, then each value replaces it. Where the marker
+    does not come out exactly once (a filter applied to the slot, or text that contains it), each
+    value is rendered in full. The judge renders one prompt per answer this way: the answers to
+    one input differ only in their text."""
+    marker = _SLOT.format(slot)
+    shell = render(name, **variables, **{slot: marker})
+    if sum(m["content"].count(marker) for m in shell) != 1 or any(marker in v for v in values):
+        return [render(name, **variables, **{slot: v}) for v in values]
+    where = next(i for i, m in enumerate(shell) if marker in m["content"])
+    head, tail = shell[where]["content"].split(marker)
+    out = []
+    for v in values:
+        messages = [dict(m) for m in shell]
+        messages[where]["content"] = head + v + tail
+        out.append(messages)
     return out

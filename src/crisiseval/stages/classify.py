@@ -109,7 +109,7 @@ def make_specs(
         for iid in dict.fromkeys(item_ids)
     }
     return [
-        CallSpec(
+        CallSpec.model_construct(  # built by our template: not validated again
             role="classify",
             model=model,
             messages=messages[iid, caps.get(model)],

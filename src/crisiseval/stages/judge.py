@@ -9,13 +9,14 @@ to items without a label (classifier tie or no valid run) are not judged and are
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crisiseval.config import StudyConfig, endpoint_identity
 from crisiseval.engine import CallSpec, RunSummary
-from crisiseval.prompts import render
+from crisiseval.prompts import render_each
 from crisiseval.stages.base import StageOutcome, StudyContext, planned_answers, register_stage
 from crisiseval.stages.outputs import explanation_caps, judge_output_for, run_by_output
 from crisiseval.store import JudgmentRecord, Store, record_run
@@ -35,16 +36,30 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """The judge's messages; ``explanation_chars`` as the judge model's (None: the usual
     explanation is asked for, 0: the score only)."""
+    return build_messages_each(taxonomy, rubric, label, turns, [response], explanation_chars)[0]
+
+
+def build_messages_each(
+    taxonomy: Taxonomy,
+    rubric: Rubric,
+    label: str,
+    turns: Sequence[str],
+    responses: Sequence[str],
+    explanation_chars: int | None = None,
+) -> list[list[dict[str, str]]]:
+    """:func:`build_messages` of each of several answers to one input (the prompt is rendered
+    once and each answer put in its place: the same messages, byte for byte)."""
     levels = rubric.for_label(label)
-    return render(
+    return render_each(
         "judge",
+        "response",
+        responses,
         label=taxonomy.get(label),
         levels=[
             {"level": lv, "anchor": rubric.scale[lv], "text": levels[lv]}
             for lv in sorted(levels, reverse=True)
         ],
         turns=list(turns),
-        response=response,
         explanation_chars=explanation_chars,
     )
 
@@ -106,28 +121,34 @@ def make_specs(
     version = f"{PROMPT_VERSION}:{ctx.rubric.version}:{ctx.taxonomy.version}"
     caps = explanation_caps(ctx.engine, judges)
     specs: list[CallSpec] = []
-    # Grouped by label so that consecutive prompts share the rubric prefix.
-    for response_id, iid, text in sorted(answers, key=lambda r: (labels.get(r[1], ""), r[1], r[0])):
+    # Grouped by label so that consecutive prompts share the rubric prefix; the answers to one
+    # input share one rendering of its prompt.
+    ordered = sorted(answers, key=lambda r: (labels.get(r[1], ""), r[1], r[0]))
+    for iid, grouped in itertools.groupby(ordered, key=lambda r: r[1]):
         label = labels.get(iid)
         if label is None:
             continue
+        group = list(grouped)
+        texts = [text for _, _, text in group]
         messages = {
-            cap: build_messages(ctx.taxonomy, ctx.rubric, label, turns[iid], text, cap)
+            cap: build_messages_each(ctx.taxonomy, ctx.rubric, label, turns[iid], texts, cap)
             for cap in set(caps.values())
         }
-        for judge in judges:
-            for run in range(runs):
-                specs.append(
-                    CallSpec(
-                        role="judge",
-                        model=judge,
-                        messages=messages[caps[judge]],
-                        run_index=run,
-                        prompt_version=version,
-                        item_id=iid,
-                        context={"response_id": response_id, "judge": judge, "label": label},
+        for n, (response_id, _, _) in enumerate(group):
+            for judge in judges:
+                for run in range(runs):
+                    # Built by our template: checked by construction, not validated again.
+                    specs.append(
+                        CallSpec.model_construct(
+                            role="judge",
+                            model=judge,
+                            messages=messages[caps[judge]][n],
+                            run_index=run,
+                            prompt_version=version,
+                            item_id=iid,
+                            context={"response_id": response_id, "judge": judge, "label": label},
+                        )
                     )
-                )
     return specs
 
 

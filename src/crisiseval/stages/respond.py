@@ -50,20 +50,25 @@ def make_specs(
     store: Store, item_ids: Sequence[str], respondents: Sequence[Respondent], runs: int
 ) -> list[CallSpec]:
     turns = store.item_turns(item_ids)
-    return [
-        CallSpec(
-            role="respond",
-            model=r.model,
-            messages=build_messages(r, turns[iid]),
-            run_index=run,
-            prompt_version=PROMPT_VERSION,
-            item_id=iid,
-            context={"respondent": r.name},
-        )
-        for r in respondents
-        for iid in item_ids
-        for run in range(runs)
-    ]
+    specs: list[CallSpec] = []
+    for r in respondents:
+        for iid in item_ids:
+            # One message list for the runs of a call (the engine encodes it once), built by our
+            # template: checked by construction, not validated again.
+            messages = build_messages(r, turns[iid])
+            specs.extend(
+                CallSpec.model_construct(
+                    role="respond",
+                    model=r.model,
+                    messages=messages,
+                    run_index=run,
+                    prompt_version=PROMPT_VERSION,
+                    item_id=iid,
+                    context={"respondent": r.name},
+                )
+                for run in range(runs)
+            )
+    return specs
 
 
 def _refuse_foreign_answers(store: Store, respondents: Sequence[Respondent]) -> None:
