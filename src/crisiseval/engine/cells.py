@@ -82,13 +82,9 @@ class CellKeys:
         # (id of the list, endpoint) -> (the list, the hash of the prefix): the list is held so
         # that its id is not reused meanwhile.
         self._prefixes: dict[tuple[int, str], tuple[list[dict[str, str]], Any]] = {}
-        self._strings: dict[str, str] = {}
-
-    def _string(self, value: str) -> str:
-        encoded = self._strings.get(value)
-        if encoded is None:
-            encoded = self._strings[value] = _canonical(value)
-        return encoded
+        # (id of params, prompt version, role, run) -> the encoded rest of the object after the
+        # messages: a stage has a handful.
+        self._rests: dict[tuple[int, str, str, int], bytes] = {}
 
     def key(self, spec: CallSpec, *, endpoint: str, params: dict[str, Any]) -> str:
         held = self._prefixes.get((id(spec.messages), endpoint))
@@ -102,14 +98,18 @@ class CellKeys:
         encoded_params = self._params.get(id(params))
         if encoded_params is None or encoded_params[0] is not params:
             encoded_params = self._params[id(params)] = (params, _canonical(params))
-        rest = (
-            ',"params":' + encoded_params[1]
-            + ',"prompt_version":' + self._string(spec.prompt_version)
-            + ',"role":' + self._string(spec.role) + ',"run":' + str(int(spec.run_index))
-            + ',"schema":' + self._schema + "}"
-        )  # fmt: skip
+            self._rests.clear()  # keyed by the id of a params dict that may be gone
+        tail = (id(params), spec.prompt_version, spec.role, spec.run_index)
+        rest = self._rests.get(tail)
+        if rest is None:
+            rest = self._rests[tail] = (
+                ',"params":' + encoded_params[1]
+                + ',"prompt_version":' + _canonical(spec.prompt_version)
+                + ',"role":' + _canonical(spec.role) + ',"run":' + str(int(spec.run_index))
+                + ',"schema":' + self._schema + "}"
+            ).encode("utf-8")  # fmt: skip
         digest = held[1].copy()
-        digest.update(rest.encode("utf-8"))
+        digest.update(rest)
         return str(digest.hexdigest())
 
 
