@@ -59,16 +59,16 @@ def test_key_depends_on_what_shapes_the_answer(srv, store, h) -> None:
     k = eng.key_for(spec, schema)
     # Renaming the model in the config keeps the cache; params, schema, role, prompt version,
     # run index and messages each make a new cell.
-    assert eng.key_for(spec.model_copy(update={"model": "renamed"}), schema) == k
-    assert eng.key_for(spec.model_copy(update={"model": "hot"}), schema) != k
+    assert eng.key_for(spec.replace(model="renamed"), schema) == k
+    assert eng.key_for(spec.replace(model="hot"), schema) != k
     assert eng.key_for(spec, None) != k
-    assert eng.key_for(spec.model_copy(update={"role": "judge"}), schema) != k
-    assert eng.key_for(spec.model_copy(update={"prompt_version": "v2"}), schema) != k
-    assert eng.key_for(spec.model_copy(update={"run_index": 1}), schema) != k
-    other = spec.model_copy(update={"messages": [{"role": "user", "content": "y"}]})
+    assert eng.key_for(spec.replace(role="judge"), schema) != k
+    assert eng.key_for(spec.replace(prompt_version="v2"), schema) != k
+    assert eng.key_for(spec.replace(run_index=1), schema) != k
+    other = spec.replace(messages=[{"role": "user", "content": "y"}])
     assert eng.key_for(other, schema) != k
     # context is stored, not hashed
-    assert eng.key_for(spec.model_copy(update={"context": {"a": 1}}), schema) == k
+    assert eng.key_for(spec.replace(context={"a": 1}), schema) == k
 
 
 def test_cost_is_tokens_times_price(srv, store, h) -> None:
@@ -203,3 +203,31 @@ def test_cell_keys_equal_cell_key_byte_for_byte(
         assert keys.key(spec, endpoint=endpoint, params=params) == cell_key(
             spec, endpoint=endpoint, params=params, schema=schema
         )
+
+
+def test_a_call_spec_checks_its_fields() -> None:
+    ok = {"role": "t", "model": "m", "messages": [{"role": "user", "content": "x"}]}
+    assert CallSpec(**ok).run_index == 0 and CallSpec(**ok).context == {}
+    for bad in (
+        {"messages": [{"role": "user", "content": 3}]},
+        {"messages": "hello"},
+        {"messages": [("user", "x")]},
+        {"role": None},
+        {"run_index": -1},
+        {"run_index": True},
+        {"item_id": 7},
+        {"context": []},
+        {"prompt_version": 2},
+    ):
+        with pytest.raises(ValueError):
+            CallSpec(**{**ok, **bad})
+    with pytest.raises(TypeError):
+        CallSpec("t", "m", [])  # type: ignore[misc]  # keyword arguments only
+    # A shared list is checked once, yet a list changed to something invalid is caught when a
+    # different list has been checked in between.
+    shared = [{"role": "user", "content": "x"}]
+    CallSpec(**{**ok, "messages": shared})
+    CallSpec(**ok)
+    shared.append({"role": "user", "content": None})  # type: ignore[dict-item]
+    with pytest.raises(ValueError):
+        CallSpec(**{**ok, "messages": shared})

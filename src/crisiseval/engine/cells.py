@@ -2,37 +2,63 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
-from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from dataclasses import dataclass, field
+from typing import Any
 
 
 def _messages(value: Any) -> list[dict[str, str]]:
     """Chat messages, checked and kept as the same list: the runs of a call (and the judges of
-    an answer) share one list, which the engine encodes once."""
+    an answer) share one list, which the engine encodes once (and this checks once)."""
+    if value is _checked[0]:
+        return value  # type: ignore[no-any-return]
     if not isinstance(value, list) or not all(
         isinstance(m, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in m.items())
         for m in value
     ):
         raise ValueError("messages must be a list of dicts of strings (role, content)")
+    _checked[0] = value
     return value
 
 
-class CallSpec(BaseModel):
-    """What a stage asks the engine to call. ``context`` is stored, not hashed."""
+_checked: list[Any] = [None]  # the list checked last (the runs of a call follow each other)
 
-    model_config = ConfigDict(frozen=False)
+
+@dataclass(slots=True, kw_only=True)
+class CallSpec:
+    """What a stage asks the engine to call. ``context`` is stored, not hashed.
+
+    A plain dataclass that checks its fields: a stage makes one per call (127,512 for the
+    study's full shape), and a pydantic model cost ten times as much to build on every resume.
+    """
 
     role: str
     model: str
-    messages: Annotated[list[dict[str, str]], PlainValidator(_messages)]
+    messages: list[dict[str, str]]
     run_index: int = 0
     prompt_version: str = "v1"
     item_id: str | None = None
-    context: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _messages(self.messages)
+        if not isinstance(self.role, str) or not isinstance(self.model, str):
+            raise ValueError("role and model must be strings")
+        if not isinstance(self.prompt_version, str):
+            raise ValueError("prompt_version must be a string")
+        if type(self.run_index) is not int or self.run_index < 0:
+            raise ValueError("run_index must be an integer from 0")
+        if self.item_id is not None and not isinstance(self.item_id, str):
+            raise ValueError("item_id must be a string or None")
+        if not isinstance(self.context, dict):
+            raise ValueError("context must be a dict")
+
+    def replace(self, **changes: Any) -> CallSpec:
+        """A copy with ``changes`` (checked like a new spec)."""
+        return dataclasses.replace(self, **changes)
 
 
 def cell_key(

@@ -109,7 +109,7 @@ def make_specs(
         for iid in dict.fromkeys(item_ids)
     }
     return [
-        CallSpec.model_construct(  # built by our template: not validated again
+        CallSpec(
             role="classify",
             model=model,
             messages=messages[iid, caps.get(model)],

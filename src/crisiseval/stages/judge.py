@@ -137,9 +137,8 @@ def make_specs(
         for n, (response_id, _, _) in enumerate(group):
             for judge in judges:
                 for run in range(runs):
-                    # Built by our template: checked by construction, not validated again.
                     specs.append(
-                        CallSpec.model_construct(
+                        CallSpec(
                             role="judge",
                             model=judge,
                             messages=messages[caps[judge]][n],

@@ -53,11 +53,10 @@ def make_specs(
     specs: list[CallSpec] = []
     for r in respondents:
         for iid in item_ids:
-            # One message list for the runs of a call (the engine encodes it once), built by our
-            # template: checked by construction, not validated again.
+            # One message list for the runs of a call: the engine encodes it once.
             messages = build_messages(r, turns[iid])
             specs.extend(
-                CallSpec.model_construct(
+                CallSpec(
                     role="respond",
                     model=r.model,
                     messages=messages,
