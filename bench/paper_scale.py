@@ -3,7 +3,9 @@ answer, on the study's 2,046-item test set, against a zero-latency loopback mock
 process, so this process's CPU is the harness's).
 
 Prints the harness's wall time, CPU seconds per call, peak RSS and store size, then the time to
-resume the finished run (which must send 0 calls). ``--json`` prints them as one object.
+resume the finished run (which must send 0 calls): in this process, then in a new one, as a
+user's second ``crisiseval run`` would (its start-up, imports included, timed apart).
+``--json`` prints them as one object.
 
     python bench/paper_scale.py                      # the full shape (~129,000 calls)
     python bench/paper_scale.py --fraction 0.1       # a tenth of the items, same shape
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from argparse import SUPPRESS
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +125,19 @@ def cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def resume_child(run: str, base_url: str, items_file: str) -> None:
+    """In a new process, as a user's second ``crisiseval run`` would: resume the finished run and
+    print the seconds of the resume itself and of the whole process so far (imports included)."""
+    cfg = parse_study(config(base_url, Path(items_file), 64))
+    ctx = StudyContext.open(cfg, Path(run), progress=False)
+    t0 = time.perf_counter()
+    again = run_study(ctx, log=lambda _line: None)
+    resume = time.perf_counter() - t0
+    ctx.store.close()
+    sent = sum(s.done + s.unparsed + s.failed for s in again.summaries)
+    print(json.dumps({"resume_s": resume, "process_s": time.process_time(), "calls": sent}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--fraction", type=float, default=1.0, help="share of the items (0-1]")
@@ -129,7 +145,11 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--workdir", type=Path, help="where the run store goes (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--resume-child", nargs=3, metavar=("RUN", "BASE_URL", "ITEMS"), help=SUPPRESS)
     args = p.parse_args()
+    if args.resume_child:
+        resume_child(*args.resume_child)
+        return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="crisiseval-paper-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     items_file, n_items = items(args.items, 2046, args.fraction, workdir)
@@ -168,6 +188,24 @@ def main() -> None:
         resume = time.perf_counter() - t1
         ctx.store.close()
         resent = sum(s.done + s.unparsed + s.failed for s in again.summaries)
+        # And as a user resumes: a new process (imports, first renders and connections).
+        t2 = time.perf_counter()
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--resume-child",
+                str(run),
+                cfg.models["judge"].base_url or "",
+                str(items_file),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        process_wall = time.perf_counter() - t2
+        fresh = json.loads(child.stdout.strip().splitlines()[-1])
+        resent += int(fresh["calls"])
     finally:
         server.terminate()
         server.wait(10)
@@ -181,6 +219,8 @@ def main() -> None:
         "store_mb": round(size, 1),
         "resume_s": round(resume, 2),
         "resume_calls": resent,
+        "resume_new_process_s": round(float(fresh["resume_s"]), 2),
+        "resume_new_process_wall_s": round(process_wall, 2),
     }
     if args.json:
         print(json.dumps(out))
@@ -189,7 +229,10 @@ def main() -> None:
     print(f"run:    {out['wall_s']} s wall, {1000 * out['cpu_s_per_call']:.2f} ms CPU per call")
     print(f"memory: peak RSS {out['peak_rss_mb']} MB")
     print(f"store:  {out['store_mb']} MB ({1000 * size / max(1, calls):.2f} kB per cell)")
-    print(f"resume: {out['resume_s']} s, {resent} calls sent")
+    print(
+        f"resume: {out['resume_s']} s; in a new process {out['resume_new_process_s']} s "
+        f"({out['resume_new_process_wall_s']} s with start-up); {resent} calls sent"
+    )
     if os.environ.get("CRISISEVAL_BENCH_KEEP") is None and args.workdir is None:
         for f in sorted(workdir.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()

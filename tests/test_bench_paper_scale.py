@@ -29,8 +29,9 @@ def test_paper_scale_prints_every_figure_and_resumes_with_no_call(tmp_path: Path
         check=True,
     )
     result = json.loads(out.stdout)
-    for field in ("wall_s", "calls", "cpu_s_per_call", "peak_rss_mb", "store_mb", "resume_s"):
+    figures = ("wall_s", "calls", "cpu_s_per_call", "peak_rss_mb", "store_mb", "resume_s")
+    for field in (*figures, "resume_new_process_s", "resume_new_process_wall_s"):
         assert result[field] > 0, field
     assert result["items"] == 4
     assert result["calls"] == 4 * CALLS_PER_ITEM and result["failed"] == 0
-    assert result["resume_calls"] == 0
+    assert result["resume_calls"] == 0  # neither resume, in this process or a new one, sent one
