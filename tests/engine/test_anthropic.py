@@ -1,20 +1,12 @@
 """``provider: anthropic``: the Messages API one call at a time and as message batches, through
 the real ``anthropic`` SDK against the loopback fake (:mod:`crisiseval.testing.anthropicserver`).
-
-This file is also the script of the process the restart test kills:
-``python test_anthropic.py RUN_DIR BASE_URL N`` runs N cells on a batch model.
+``kill -9`` while a message batch is polled, then the resume: ``test_batch_restart.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -286,90 +278,3 @@ def test_a_batch_sends_the_params_by_their_messages_api_names(
     assert s.done == 2
     req = asrv.batch_requests(asrv.created()[0])[0]["params"]
     assert req["stop_sequences"] == ["END"] and "stop" not in req and req["top_k"] == 5
-
-
-# ---------------------------------------------------------------------------- kill -9 mid-poll
-def main(argv: list[str]) -> int:
-    from pydantic import BaseModel, Field
-
-    from crisiseval.config import Limits
-    from crisiseval.engine import CallSpec, Engine
-
-    class Out(BaseModel):
-        label: str
-        score: int = Field(ge=1, le=5)
-
-    run_dir, base_url, n = argv[0], argv[1], int(argv[2])
-    model = ModelConfig(
-        provider="anthropic",
-        base_url=base_url,
-        model="claude-fake",
-        api_key_env=KEY_ENV,
-        batch=True,
-        batch_poll_s=0.05,
-        limits=Limits(max_retries=1),
-    )
-    specs = [
-        CallSpec(
-            role="restart",
-            model="m",
-            messages=[{"role": "user", "content": f"restart item {i:04d}"}],
-            item_id=f"r-{i}",
-        )
-        for i in range(n)
-    ]
-    with Store.open(run_dir) as store:
-        summary = Engine(store, {"m": model}, progress=False).run_sync(specs, Out)
-    print(summary.line(), flush=True)
-    return 0
-
-
-def _start(run_dir: Path, base_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, KEY_ENV: KEY}
-    with log.open("ab") as fh:
-        return subprocess.Popen(
-            [sys.executable, __file__, str(run_dir), base_url, str(N_RESTART)],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-
-@pytest.mark.slow
-def test_kill_9_while_polling_then_a_new_process_resumes_the_same_batch(tmp_path: Path) -> None:
-    run_dir, log = tmp_path / "run", tmp_path / "log.txt"
-    with AnthropicServer(api_key=KEY, plans=[Plan(polls=10**9)]) as srv:
-        proc = _start(run_dir, srv.base_url, log)
-        deadline = time.monotonic() + 60
-        while not (srv.created() and srv.polls(srv.created()[0]) >= 3):
-            if proc.poll() is not None:
-                pytest.fail(f"the run ended before it was killed:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"no batch was polled:\n{log.read_text()}")
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(10) == -signal.SIGKILL
-        (bid,) = srv.created()
-        polls_before = srv.polls(bid)
-        with Store.open(run_dir) as st:
-            assert st.integrity_check() == "ok"
-            rows = st.cells.rows()
-            assert {(r["status"], r["batch_id"]) for r in rows} == {("submitted", bid)}
-            assert len(rows) == N_RESTART
-
-        srv.release()  # the batch ends while nobody polls it
-        proc2 = _start(run_dir, srv.base_url, log)
-        assert proc2.wait(60) == 0, log.read_text()
-        out = log.read_text()
-        assert f"{N_RESTART} cells; 0 cached; {N_RESTART} done; 0 unparsed; 0 failed" in out
-        assert srv.created() == [bid] and srv.polls(bid) > polls_before  # no second batch
-        with Store.open(run_dir) as st:
-            assert {(r["status"], r["batch_id"]) for r in st.cells.rows()} == {("done", bid)}
-            assert [(b.batch_id, b.state) for b in st.cells.batches()] == [(bid, "completed")]
-            assert KEY not in _dump(st)
-        assert KEY not in out
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -41,7 +41,6 @@ came, as ``x-api-key`` or as a bearer token, time), :meth:`AnthropicServer.reque
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import re
@@ -54,6 +53,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from crisiseval.testing._loopback import LoopbackServer
 from crisiseval.testing.mockserver import example_for_schema, messages_digest
 
 Outcome = Literal["ended", "expired", "canceled"]
@@ -510,8 +510,10 @@ def make_app(state: _State) -> web.Application:
     return app
 
 
-class AnthropicServer:
+class AnthropicServer(LoopbackServer):
     """The fake on 127.0.0.1 in a background thread; ``with AnthropicServer() as srv: ...``."""
+
+    thread_name = "anthropicserver"
 
     def __init__(
         self,
@@ -523,17 +525,19 @@ class AnthropicServer:
         default: Plan | None = None,
         replies: dict[str, str] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.state = _State(
             api_key=api_key,
             default=default or Plan(),
             plans=list(plans or []),
             replies=dict(replies or {}),
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
+
+    def make_app(self) -> web.Application:
+        return make_app(self.state)
+
+    def started(self) -> None:
+        self.state.base_url = self.base_url  # results_url names it
 
     @property
     def base_url(self) -> str:
@@ -614,44 +618,3 @@ class AnthropicServer:
         """How many times the batch was retrieved (the SDK's ``results()`` retrieves it too)."""
         path = f"/v1/messages/batches/{batch_id}"
         return sum(1 for e in self.log() if e["method"] == "GET" and e["path"] == path)
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> AnthropicServer:
-        runner = web.AppRunner(make_app(self.state), access_log=None)
-
-        async def serve() -> None:
-            await runner.setup()
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-            sockets = getattr(site._server, "sockets", None)
-            if sockets:
-                self.port = int(sockets[0].getsockname()[1])
-            self.state.base_url = self.base_url
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(serve())
-            self._ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name="anthropicserver", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake Anthropic server did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> AnthropicServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

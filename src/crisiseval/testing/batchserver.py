@@ -23,7 +23,6 @@ Everything received is kept for the tests: :meth:`BatchServer.log` (method, path
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import threading
@@ -33,6 +32,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from crisiseval.testing._loopback import LoopbackServer
 from crisiseval.testing.mockserver import example_for_schema, messages_digest
 
 CHAT = "/v1/chat/completions"
@@ -382,8 +382,10 @@ def make_app(state: _State) -> web.Application:
     return app
 
 
-class BatchServer:
+class BatchServer(LoopbackServer):
     """The fake on 127.0.0.1 in a background thread; ``with BatchServer() as srv: ...``."""
+
+    thread_name = "batchserver"
 
     def __init__(
         self,
@@ -394,12 +396,11 @@ class BatchServer:
         plans: list[Plan] | None = None,
         default: Plan | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.state = _State(api_key=api_key, default=default or Plan(), plans=list(plans or []))
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
+
+    def make_app(self) -> web.Application:
+        return make_app(self.state)
 
     @property
     def base_url(self) -> str:
@@ -445,43 +446,3 @@ class BatchServer:
     def polls(self, batch_id: str) -> int:
         path = f"/v1/batches/{batch_id}"
         return sum(1 for e in self.log() if e["method"] == "GET" and e["path"] == path)
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> BatchServer:
-        runner = web.AppRunner(make_app(self.state), access_log=None)
-
-        async def serve() -> None:
-            await runner.setup()
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-            sockets = getattr(site._server, "sockets", None)
-            if sockets:
-                self.port = int(sockets[0].getsockname()[1])
-
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(serve())
-            self._ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name="batchserver", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake batch server did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> BatchServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

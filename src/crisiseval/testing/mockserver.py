@@ -40,6 +40,8 @@ from typing import Any
 
 from aiohttp import web
 
+from crisiseval.testing._loopback import LoopbackServer
+
 
 @dataclass
 class Rule:
@@ -371,8 +373,11 @@ def make_app(state: ServerState) -> web.Application:
     return app
 
 
-class MockServer:
+class MockServer(LoopbackServer):
     """The mock server on 127.0.0.1 in a background thread (port 0 picks a free port)."""
+
+    thread_name = "mockserver"
+    backlog = 1024
 
     def __init__(
         self,
@@ -384,18 +389,16 @@ class MockServer:
         reject_json_schema: bool = False,
         throttle_above: int | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.state = ServerState(
             latency=latency,
             api_key=api_key,
             reject_json_schema=reject_json_schema,
             throttle_above=throttle_above,
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
+
+    def make_app(self) -> web.Application:
+        return make_app(self.state)
 
     @property
     def base_url(self) -> str:
@@ -420,45 +423,6 @@ class MockServer:
             self.state.rules.clear()
             self.state.log.clear()
             self.state.max_in_flight = self.state.in_flight
-
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(make_app(self.state), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
-
-    def start(self) -> MockServer:
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._start())
-            self._ready.set()
-            loop.run_forever()
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name="mockserver", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("mock server did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> MockServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
