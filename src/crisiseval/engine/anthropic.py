@@ -21,14 +21,7 @@ from typing import Any
 
 from crisiseval.config import ModelConfig, endpoint_identity
 from crisiseval.engine.cells import max_tokens_of
-from crisiseval.engine.endpoints import (
-    Completion,
-    InfraError,
-    StructuredMode,
-    _retry_after,
-    redact,
-    status_kind,
-)
+from crisiseval.engine.endpoints import Completion, InfraError, StructuredMode, sdk_error
 from crisiseval.errors import ConfigError
 
 MESSAGES_PATH = "/v1/messages"
@@ -126,25 +119,9 @@ def parse_message(data: Any) -> Completion:
 
 
 def api_error(exc: Exception, key: str | None, timeout_s: float) -> InfraError:
-    """The :class:`InfraError` of an exception from the anthropic SDK: 429 a rate limit, 408 a
-    timeout, 409, 5xx and 529 (overloaded) server trouble; the key is redacted everywhere."""
-    anthropic = sdk()
-    if isinstance(exc, anthropic.APITimeoutError):
-        return InfraError("timeout", f"timed out after {timeout_s}s")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return InfraError("connection", redact(f"connection error: {exc}", key))
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        body = redact(str(getattr(exc, "body", "") or exc.message), key)[:500]
-        return InfraError(
-            status_kind(status),
-            f"HTTP {status}: {body}",
-            retry_after=_retry_after(exc.response.headers),
-            status=status,
-            body=body,
-        )
-    msg = f"malformed response: {type(exc).__name__}: {exc}"
-    return InfraError("bad_response", redact(msg, key)[:500])
+    """The :class:`InfraError` of an exception from the anthropic SDK (its error types are the
+    openai SDK's: the same mapping, 529 overloaded as server trouble)."""
+    return sdk_error(exc, key, timeout_s, sdk())
 
 
 class AnthropicEndpoint:

@@ -472,19 +472,21 @@ def _dropped_connection(exc: BaseException) -> bool:
     return False
 
 
-def sdk_error(exc: Exception, key: str | None, timeout_s: float) -> InfraError:
-    """The :class:`InfraError` of an exception from an openai SDK call (chat or moderation):
-    429 is a rate limit, 408 a timeout, 409 and 5xx server trouble, a body that is not JSON a
-    bad response; the key is redacted from every message."""
-    import openai
+def sdk_error(exc: Exception, key: str | None, timeout_s: float, sdk: Any = None) -> InfraError:
+    """The :class:`InfraError` of an exception from an SDK call (chat or moderation): 429 is a
+    rate limit, 408 a timeout, 409 and 5xx server trouble (Anthropic's 529, overloaded,
+    included), a body that is not JSON a bad response; the key is redacted from every message.
+    ``sdk``: the SDK module (default ``openai``; ``anthropic``'s has the same error types)."""
+    if sdk is None:
+        import openai as sdk
 
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, sdk.APITimeoutError):
         if _dropped_connection(exc):
             return InfraError("connection", redact(f"connection error: {exc.__cause__}", key))
         return InfraError("timeout", f"timed out after {timeout_s}s")
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, sdk.APIConnectionError):
         return InfraError("connection", redact(f"connection error: {exc}", key))
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
         body = redact(str(getattr(exc, "body", "") or exc.message), key)[:500]
         kind = status_kind(status)
