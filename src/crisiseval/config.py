@@ -17,23 +17,28 @@ from crisiseval.errors import ConfigError, InputError
 from crisiseval.textio import load_yaml, read_text
 
 MAX_INPUT_CHARS = 200_000
+"""Default of ``sample.max_input_chars`` (see :class:`SampleConfig`)."""
 ANTHROPIC_URL = "https://api.anthropic.com"
 """The base URL of a ``provider: anthropic`` model without one (the SDK adds ``/v1/...``)."""
-ANTHROPIC_REFUSED_PARAMS = frozenset(
+ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY"
+"""The key variable of a model on Anthropic's own API that names none."""
+ANTHROPIC_PARAMS = frozenset(
     {
-        "frequency_penalty",
-        "presence_penalty",
-        "n",
-        "logprobs",
-        "top_logprobs",
-        "logit_bias",
-        "response_format",
-        "reasoning_effort",
-        "parallel_tool_calls",
+        "max_tokens",
+        "max_completion_tokens",  # sent as max_tokens
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop",  # sent as stop_sequences
+        "stop_sequences",
+        "metadata",
+        "thinking",
+        "service_tier",
+        "seed",  # never sent (the API has none)
     }
 )
-"""Chat-completions parameters the Messages API does not take (refused for an anthropic model)."""
-"""Default of ``sample.max_input_chars`` (see :class:`SampleConfig`)."""
+"""The ``params`` an anthropic model takes (others would fail every call, or in a batch every
+request hours later, so they are refused when the experiment file is read)."""
 
 
 class _Strict(BaseModel):
@@ -155,11 +160,27 @@ class ModelConfig(_Strict):
                 raise ValueError("an anthropic model needs model (the model id)")
             if self.base_url is None:
                 self.base_url = ANTHROPIC_URL
-            refused = sorted(set(self.params) & ANTHROPIC_REFUSED_PARAMS)
+            if self.base_url.rstrip("/").endswith("/v1"):
+                raise ValueError(
+                    f"base_url: {self.base_url!r} ends with /v1, which the anthropic SDK adds "
+                    "itself (e.g. https://api.anthropic.com)"
+                )
+            if self.api_key_env is None and self.base_url.rstrip("/") == ANTHROPIC_URL:
+                self.api_key_env = ANTHROPIC_KEY_ENV
+            refused = sorted(set(self.params) - ANTHROPIC_PARAMS)
             if refused:
                 raise ValueError(
-                    f"params.{refused[0]}: not a parameter of Anthropic's Messages API"
+                    f"params.{refused[0]}: not a parameter crisiseval sends to Anthropic's "
+                    f"Messages API (it takes: {', '.join(sorted(ANTHROPIC_PARAMS))})"
                 )
+            for name in ("temperature", "top_p"):
+                value = self.params.get(name)
+                if value is not None and not (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and 0 <= value <= 1
+                ):
+                    raise ValueError(f"params.{name}: the Messages API takes 0 to 1, not {value!r}")
             if self.structured_output not in ("auto", "prompt"):
                 raise ValueError(
                     "structured_output: an anthropic model is asked for JSON in the prompt "

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from crisiseval.config import ModelConfig, Price, endpoint_identity, parse_study
-from crisiseval.engine.anthropic import messages_request, parse_message
+from crisiseval.engine.anthropic import OPENING, messages_request, parse_message
 from crisiseval.engine.cells import DEFAULT_MAX_TOKENS
 from crisiseval.engine.endpoints import InfraError
 from crisiseval.errors import ConfigError
@@ -78,6 +78,29 @@ def test_a_request_is_translated_to_the_messages_api() -> None:
     assert messages_request("m", messages[2:3], {"max_completion_tokens": 9})["max_tokens"] == 9
 
 
+def test_a_conversation_is_put_in_the_shape_the_api_takes() -> None:
+    # An empty reply asked again: the empty turn is left out, the two user turns joined.
+    reask = [
+        {"role": "user", "content": "Label this."},
+        {"role": "assistant", "content": "  "},
+        {"role": "user", "content": "That was not JSON."},
+    ]
+    assert messages_request("m", reask, {})["messages"] == [
+        {"role": "user", "content": "Label this.\n\nThat was not JSON."}
+    ]
+    # A simulated user sees its own opening as the assistant's: the user goes first.
+    sim = [
+        {"role": "system", "content": "You play a person."},
+        {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": "hello, how can I help?"},
+    ]
+    assert messages_request("m", sim, {})["messages"] == [
+        {"role": "user", "content": OPENING},
+        {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": "hello, how can I help?"},
+    ]
+
+
 def test_a_reply_is_read_from_its_text_blocks() -> None:
     comp = parse_message(
         {
@@ -106,9 +129,21 @@ def test_the_config_of_an_anthropic_model() -> None:
         ModelConfig(base_url="https://api.anthropic.com", model="claude-x")
     )
     assert ModelConfig(provider="anthropic", model="c", batch=True).batch
+    # Anthropic's own API always needs a key: its usual variable unless one is named.
+    assert ModelConfig(provider="anthropic", model="c").api_key_env == "ANTHROPIC_API_KEY"
+    local = ModelConfig(provider="anthropic", model="c", base_url="http://127.0.0.1:9")
+    assert local.api_key_env is None
+    assert ModelConfig(provider="anthropic", model="c", params={"temperature": 1}).params
     cases = [
         ({"provider": "anthropic"}, "needs model"),
         ({"provider": "anthropic", "model": "c", "params": {"n": 2}}, "params.n: not a param"),
+        ({"provider": "anthropic", "model": "c", "params": {"tools": []}}, "params.tools: not"),
+        ({"provider": "anthropic", "model": "c", "params": {"temperature": 1.5}}, "0 to 1"),
+        ({"provider": "anthropic", "model": "c", "params": {"top_p": True}}, "0 to 1"),
+        (
+            {"provider": "anthropic", "model": "c", "base_url": "https://api.anthropic.com/v1"},
+            "ends with /v1",
+        ),
         (
             {"provider": "anthropic", "model": "c", "structured_output": "json_schema"},
             "asked for JSON in the prompt",
@@ -179,6 +214,20 @@ def test_a_reply_that_is_not_the_schema_is_reasked_then_unparsed(
     assert (s.done, s.unparsed, s.failed) == (1, 1, 0)
     bad = next(r for r in store.cells.rows() if r["status"] == "unparsed")
     assert bad["response_text"] == "I cannot answer in JSON."
+
+
+def test_an_empty_reply_is_asked_again_and_ends_unparsed_not_failed(
+    asrv: AnthropicServer, store: Store, h: Any
+) -> None:
+    # The API refuses an empty turn: the re-ask must leave it out, not fail with HTTP 400.
+    asrv.replies["item 0000"] = ""
+    s = h.engine(store, {"m": _model(asrv, h)}).run_sync(h.specs(1), h.Out)
+    assert (s.done, s.unparsed, s.failed) == (0, 1, 0)
+    (row,) = store.cells.rows()
+    assert row["response_text"] == "" and row["error_kind"] == "invalid_output"
+    reasks = asrv.requests()[1:]
+    assert reasks and all(b["messages"][-1]["role"] == "user" for b in reasks)
+    assert all(m["content"].strip() for b in reasks for m in b["messages"])
 
 
 def test_a_missing_key_is_one_line_before_any_call(

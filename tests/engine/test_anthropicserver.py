@@ -285,10 +285,18 @@ async def test_refused_batch_and_unknown_id(srv: AnthropicServer) -> None:
     assert err.value.body["error"]["type"] == "invalid_request_error"
     with pytest.raises(anthropic.BadRequestError, match=r"requests\.1\.custom_id"):
         await client.messages.batches.create(requests=[_req("same", "a"), _req("same", "b")])
-    bad_params = {"custom_id": "p", "params": _params("x", seed=1)}
-    with pytest.raises(anthropic.BadRequestError, match=r"requests\.0\.params: seed"):
-        await client.messages.batches.create(requests=[bad_params])
     assert srv.created() == []
+
+    # Bad params do not refuse the batch: that request ends errored when the batch runs.
+    srv.script(Plan(polls=0))
+    bad_params = {"custom_id": "p", "params": _params("x", seed=1)}
+    batch = await client.messages.batches.create(requests=[bad_params, _req("fine", "y")])
+    assert (await client.messages.batches.retrieve(batch.id)).processing_status == "ended"
+    results = {r.custom_id: r.result async for r in await client.messages.batches.results(batch.id)}
+    assert results["fine"].type == "succeeded"
+    assert results["p"].type == "errored"
+    assert results["p"].error.error.type == "invalid_request_error"
+    assert "seed" in results["p"].error.error.message
 
     with pytest.raises(anthropic.NotFoundError) as err404:
         await client.messages.batches.retrieve("msgbatch_nope")

@@ -100,3 +100,17 @@ def _judge_vars(
         "response": response,
         "explanation_chars": cap,
     }
+
+
+def test_only_a_bare_slot_is_put_in_place_after_rendering(monkeypatch: Any) -> None:
+    import crisiseval.prompts as prompts
+
+    assert prompts._bare("judge", "response")
+    assert not prompts._bare("judge", "label")  # read as label.name: rendered in full
+    assert not prompts._bare("judge", "turns")  # looped over
+    assert not prompts._bare("judge", "no_such_variable")
+    # Where the slot is not bare, every value is rendered in full: the same messages.
+    tax, rub = load_taxonomy(), load_rubric()
+    fast = judge.build_messages_each(tax, rub, "self_harm", ["x"], ["a", "b"])
+    monkeypatch.setattr(prompts, "_bare", lambda name, slot: False)
+    assert judge.build_messages_each(tax, rub, "self_harm", ["x"], ["a", "b"]) == fast

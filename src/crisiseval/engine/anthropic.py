@@ -25,6 +25,10 @@ from crisiseval.engine.endpoints import Completion, InfraError, StructuredMode, 
 from crisiseval.errors import ConfigError
 
 MESSAGES_PATH = "/v1/messages"
+OPENING = "(The conversation starts.)"
+"""The first user turn of a conversation that starts with the assistant (the API wants the user
+first): a simulated user that opened the conversation sees its own first words as the
+assistant's."""
 
 # A chat-completions parameter and its Messages API name (the others are sent as they are).
 _RENAMED = {"stop": "stop_sequences", "max_completion_tokens": "max_tokens"}
@@ -67,13 +71,27 @@ def messages_request(
     model: str, messages: Sequence[dict[str, str]], params: dict[str, Any]
 ) -> dict[str, Any]:
     """The Messages API body of one call: ``model``, ``max_tokens``, ``system`` (the system
-    messages' text, joined by blank lines) and the other messages in order."""
+    messages' text, joined by blank lines) and the conversation as the API takes it:
+
+    * a turn with no text (an empty reply asked again, an empty answer in a conversation's
+      history) is left out: the API refuses empty text, and an empty turn says nothing;
+    * turns of the same role that then follow each other are joined by a blank line (what the
+      API does with them anyway);
+    * a conversation that does not start with the user (a simulated user's view of a
+      conversation it opened) starts with :data:`OPENING`.
+    """
     system = [m.get("content", "") for m in messages if m.get("role") == "system"]
-    turns = [
-        {"role": m["role"], "content": m.get("content", "")}
-        for m in messages
-        if m.get("role") != "system"
-    ]
+    turns: list[dict[str, str]] = []
+    for m in messages:
+        role, content = m.get("role", ""), m.get("content", "")
+        if role == "system" or not content.strip():
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1] = {"role": role, "content": f"{turns[-1]['content']}\n\n{content}"}
+        else:
+            turns.append({"role": role, "content": content})
+    if not turns or turns[0]["role"] != "user":
+        turns.insert(0, {"role": "user", "content": OPENING})
     body: dict[str, Any] = {"model": model, "max_tokens": max_tokens_of(params)}
     if system:
         body["system"] = "\n\n".join(system)

@@ -269,7 +269,9 @@ class BatchRun:
             purpose="batch",
             timeout=max(FILE_TIMEOUT_S, self.cfg.limits.timeout_s),
         )
-        batch = await self.client.batches.create(
+        # Never retried by the SDK: a retry after a reply that was lost could create a second
+        # batch the store does not know (and pay twice); a failed creation fails the cells.
+        batch = await self.client.with_options(max_retries=0).batches.create(
             input_file_id=upload.id,
             endpoint=CHAT_ENDPOINT,
             completion_window="24h",
@@ -608,6 +610,8 @@ class BatchRun:
                 reason = exc.reason
                 if comp.finish_reason == "length":
                     reason = "the reply was cut off at max_tokens"
+                elif comp.finish_reason == "content_filter":
+                    reason = f"the model refused (a safety stop): {reason}"
                 status, error_kind, error_message = "unparsed", "invalid_output", reason[:300]
         return CellOutcome(
             key=key,

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from crisiseval.engine.anthropic import api_error, api_key, messages_request, parse_message, sdk
-from crisiseval.engine.batch import BatchRun, NotFound, Polled
+from crisiseval.engine.batch import FILE_TIMEOUT_S, BatchRun, NotFound, Polled
 from crisiseval.engine.endpoints import InfraError
 from crisiseval.store import CellOutcome
 
@@ -99,7 +99,13 @@ class AnthropicBatchRun(BatchRun):
 
     async def _send(self, keys: list[str], data: bytes, digest: str) -> tuple[str, str, str | None]:
         requests = [json.loads(raw) for raw in data.splitlines() if raw.strip()]
-        batch = await self.client.messages.batches.create(requests=requests)
+        # The whole batch in one request (up to MAX_BYTES): a file's time, and never retried by
+        # the SDK (the API takes no idempotency key: a retry after a lost reply would create a
+        # second batch the store does not know).
+        client = self.client.with_options(
+            max_retries=0, timeout=max(FILE_TIMEOUT_S, self.cfg.limits.timeout_s)
+        )
+        batch = await client.messages.batches.create(requests=requests)
         return str(batch.id), _status(batch), None
 
     async def _poll(self, batch_id: str) -> Polled:

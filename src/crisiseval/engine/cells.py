@@ -12,19 +12,16 @@ from typing import Any
 
 def _messages(value: Any) -> list[dict[str, str]]:
     """Chat messages, checked and kept as the same list: the runs of a call (and the judges of
-    an answer) share one list, which the engine encodes once (and this checks once)."""
-    if value is _checked[0]:
-        return value  # type: ignore[no-any-return]
-    if not isinstance(value, list) or not all(
-        isinstance(m, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in m.items())
-        for m in value
-    ):
+    an answer) share one list, which the engine encodes once."""
+    if not isinstance(value, list):
         raise ValueError("messages must be a list of dicts of strings (role, content)")
-    _checked[0] = value
+    for m in value:
+        if not isinstance(m, dict):
+            raise ValueError("messages must be a list of dicts of strings (role, content)")
+        for k, v in m.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise ValueError("messages must be a list of dicts of strings (role, content)")
     return value
-
-
-_checked: list[Any] = [None]  # the list checked last (the runs of a call follow each other)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -262,6 +262,8 @@ class _Run:
                 reason = exc.reason
                 if comp.finish_reason == "length":
                     reason = "the reply was cut off at max_tokens"
+                elif comp.finish_reason == "content_filter":
+                    reason = f"the model refused (a safety stop): {reason}"
                 error_kind, error_message = "invalid_output", reason[:300]
                 reask = (
                     REASK_TEMPLATE.format(

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
+import jinja2.nodes
 
 from crisiseval.textio import load_yaml
 
@@ -58,17 +59,40 @@ def render(name: str, **variables: Any) -> list[dict[str, str]]:
 _SLOT = "\x00crisiseval:slot:{}\x00"
 
 
+@functools.cache
+def _bare(name: str, slot: str) -> bool:
+    """Whether prompt ``name`` uses variable ``slot`` only as a whole output, ``{{ slot }}``: its
+    text then lands as it is, whatever it holds, and can be put in place after rendering."""
+    text = (
+        importlib.resources.files("crisiseval.prompts").joinpath(f"{name}.yaml").read_text("utf-8")
+    )
+    data = load_yaml(text, where=f"crisiseval/prompts/{name}.yaml")
+    env = jinja2.Environment()
+    uses = bare = 0
+    for part in ("system", "user"):
+        tree = env.parse(str(data[part]))
+        uses += sum(1 for n in tree.find_all(jinja2.nodes.Name) if n.name == slot)
+        for output in tree.find_all(jinja2.nodes.Output):
+            bare += sum(
+                1 for n in output.nodes if isinstance(n, jinja2.nodes.Name) and n.name == slot
+            )
+    return uses > 0 and uses == bare
+
+
 def render_each(
     name: str, slot: str, values: Sequence[str], **variables: Any
 ) -> list[list[dict[str, str]]]:
     """``[render(name, **variables, slot=v) for v in values]``, byte for byte, with the template
-    rendered once: ``slot`` is filled with a marker, then each value replaces it. Where the marker
-    does not come out exactly once (a filter applied to the slot, or text that contains it), each
-    value is rendered in full. The judge renders one prompt per answer this way: the answers to
+    rendered once: ``slot`` is filled with a marker, then each value replaces it. Only where the
+    templates use the slot as a bare ``{{ slot }}`` (no filter, test, condition or loop reads it:
+    :func:`_bare`) and the marker comes out exactly once; otherwise each value is rendered in
+    full. The judge renders one prompt per answer this way: the answers to
     one input differ only in their text."""
     marker = _SLOT.format(slot)
+    if not _bare(name, slot) or any(marker in v for v in values):
+        return [render(name, **variables, **{slot: v}) for v in values]
     shell = render(name, **variables, **{slot: marker})
-    if sum(m["content"].count(marker) for m in shell) != 1 or any(marker in v for v in values):
+    if sum(m["content"].count(marker) for m in shell) != 1:
         return [render(name, **variables, **{slot: v}) for v in values]
     where = next(i for i, m in enumerate(shell) if marker in m["content"])
     head, tail = shell[where]["content"].split(marker)

@@ -28,8 +28,10 @@ What happens to a batch is scripted by a :class:`Plan` (the plans are used in or
 created batch, then :attr:`AnthropicServer.default`): how many polls it answers ``in_progress``,
 how it ends (every request ran, the 24 h window ``expired`` or it was ``canceled``: the requests
 in ``missing``, or all of them, get that result), which requests end ``errored``, which get no
-result line at all (``omit``, a provider bug) and scripted reply texts. A batch whose body fails
-the check is refused with a 400 and is not created, as the API does. ``cancel`` ends the batch at
+result line at all (``omit``, a provider bug) and scripted reply texts. A batch whose shape is
+wrong (no ``requests`` list, a bad or repeated ``custom_id``) is refused with a 400 and is not
+created; a request whose ``params`` fail the check ends ``errored`` (``invalid_request_error``)
+when the batch ends, as the API checks each request when it runs it. ``cancel`` ends the batch at
 its next poll. Results come in the reverse of the input order (the API does not keep it), and
 ``request_counts`` always agrees with the result lines.
 
@@ -339,7 +341,8 @@ def _finish(state: _State, b: _Batch, outcome: Outcome) -> None:
     lines: list[str] = []
     for req in b.requests:
         params = req["params"]
-        joined = joined_text(params)
+        problem = check_params(params)
+        joined = "" if problem else joined_text(params)
         if any(o in joined for o in plan.omit):
             continue
         result: dict[str, Any]
@@ -348,6 +351,16 @@ def _finish(state: _State, b: _Batch, outcome: Outcome) -> None:
         )
         if not_run:
             result = {"type": outcome}
+        elif problem:
+            # The API checks each request's params when it runs it: an errored result, not a
+            # refused batch.
+            result = {
+                "type": "errored",
+                "error": {
+                    "type": "error",
+                    "error": {"type": "invalid_request_error", "message": problem},
+                },
+            }
         elif any(f in joined for f in plan.fail):
             message = plan.fail_message or f"fake request failure ({plan.fail_type})"
             result = {
@@ -383,9 +396,8 @@ def _check_batch(body: Any) -> tuple[list[dict[str, Any]], str | None]:
         if cid in seen:
             return [], f"requests.{i}.custom_id: {cid!r} is used twice; custom_ids must be unique"
         seen.add(cid)
-        problem = check_params(req.get("params"))
-        if problem:
-            return [], f"requests.{i}.params: {problem}"
+        if not isinstance(req.get("params"), dict):
+            return [], f"requests.{i}.params: must be an object"
     return requests, None
 
 
