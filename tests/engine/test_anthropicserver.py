@@ -12,7 +12,8 @@ import anthropic
 import pytest
 from pydantic import BaseModel, Field
 
-from crisiseval.testing.anthropicserver import SCHEMA_MARKER, AnthropicServer, Plan
+from crisiseval.testing.anthropic_messages import SCHEMA_MARKER
+from crisiseval.testing.anthropicserver import AnthropicServer, Plan
 
 KEY = "sk-ant-fake"
 MODEL = "claude-fake-1"

@@ -45,8 +45,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.markup import escape
-
 from crisiseval.config import ModelConfig, Price
 from crisiseval.engine.batch_lines import (
     CHAT_ENDPOINT,
@@ -59,7 +57,7 @@ from crisiseval.engine.cells import CallSpec
 from crisiseval.engine.cost import cost_usd
 from crisiseval.engine.endpoints import Completion, redact, status_kind
 from crisiseval.engine.outputs import OutputError, OutputParser
-from crisiseval.engine.progress import CallProgress
+from crisiseval.engine.progress import BatchProgress
 from crisiseval.errors import ConfigError
 from crisiseval.store import BatchRecord, CellOutcome, Store, now_iso
 from crisiseval.store.records import BatchState
@@ -111,41 +109,6 @@ class Polled:
 
 class NotFound(Exception):
     """The provider does not know the batch."""
-
-
-class BatchProgress(CallProgress):
-    """The calls' progress plus the state of each open batch: ``batch ID in_progress 40/100``.
-
-    Lines mode prints a line whenever a batch changes state (and every interval as usual); the
-    bar shows the states in its description.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.title = self.description
-        self.states: dict[str, str] = {}
-
-    def batch_state(self, batch_id: str, state: str | None) -> None:
-        """A batch's new state (None: it is over, stop showing it)."""
-        if state is None:
-            if self.states.pop(batch_id, None) is None:
-                return
-        elif self.states.get(batch_id) == state:
-            return
-        else:
-            self.states[batch_id] = state
-        if self.mode == "lines" and state is not None:
-            self._line()
-        elif self._bar is not None and self._task is not None:
-            shown = "; ".join(f"{b} {s}" for b, s in self.states.items())
-            title = f"{self.title} (batch {shown})" if shown else self.title
-            self._bar.update(self._task, description=escape(title))  # the column reads markup
-
-    def line(self) -> str:
-        text = super().line()
-        if self.states:
-            text += ", " + ", ".join(f"batch {b} {s}" for b, s in self.states.items())
-        return text
 
 
 async def _all(tasks: list[asyncio.Task[None]], more: Awaitable[None] | None = None) -> None:

@@ -17,9 +17,10 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -189,3 +190,38 @@ def busy(
         stop.set()
         thread.join()
     say(f"{description}: done in {_eta(time.monotonic() - t0)}")
+
+
+class BatchProgress(CallProgress):
+    """The calls' progress plus the state of each open batch: ``batch ID in_progress 40/100``.
+
+    Lines mode prints a line whenever a batch changes state (and every interval as usual); the
+    bar shows the states in its description.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = self.description
+        self.states: dict[str, str] = {}
+
+    def batch_state(self, batch_id: str, state: str | None) -> None:
+        """A batch's new state (None: it is over, stop showing it)."""
+        if state is None:
+            if self.states.pop(batch_id, None) is None:
+                return
+        elif self.states.get(batch_id) == state:
+            return
+        else:
+            self.states[batch_id] = state
+        if self.mode == "lines" and state is not None:
+            self._line()
+        elif self._bar is not None and self._task is not None:
+            shown = "; ".join(f"{b} {s}" for b, s in self.states.items())
+            title = f"{self.title} (batch {shown})" if shown else self.title
+            self._bar.update(self._task, description=escape(title))  # the column reads markup
+
+    def line(self) -> str:
+        text = super().line()
+        if self.states:
+            text += ", " + ", ".join(f"batch {b} {s}" for b, s in self.states.items())
+        return text

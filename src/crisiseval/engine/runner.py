@@ -37,7 +37,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from crisiseval.config import ModelConfig, Price
-from crisiseval.engine.batch import BatchProgress, BatchRun
+from crisiseval.engine.batch import BatchRun
 from crisiseval.engine.batch_lines import batch_price
 from crisiseval.engine.cells import CallSpec, CellKeys, cell_key
 from crisiseval.engine.cost import Estimate, cost_usd, estimate
@@ -50,7 +50,7 @@ from crisiseval.engine.endpoints import (
 )
 from crisiseval.engine.gcpolicy import bulk_work, calls_in_flight
 from crisiseval.engine.outputs import OutputError, OutputParser, as_parser
-from crisiseval.engine.progress import CallProgress, ProgressMode, progress_mode
+from crisiseval.engine.progress import BatchProgress, CallProgress, ProgressMode, progress_mode
 from crisiseval.engine.sender import Sender, SendFailed, initial_mode
 from crisiseval.errors import ConfigError
 from crisiseval.store import CellOutcome, CellRow, NewCell, Store, now_iso
