@@ -15,13 +15,18 @@ requests as message batches when the model sets ``batch: true``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
 from crisiseval.config import ModelConfig, endpoint_identity
 from crisiseval.engine.cells import max_tokens_of
-from crisiseval.engine.endpoints import Completion, InfraError, StructuredMode, sdk_error
+from crisiseval.engine.endpoints import (
+    Completion,
+    InfraError,
+    StructuredMode,
+    api_key,
+    sdk_error,
+)
 from crisiseval.errors import ConfigError
 
 MESSAGES_PATH = "/v1/messages"
@@ -53,18 +58,6 @@ def sdk() -> Any:
             "provider: anthropic needs the anthropic SDK: pip install 'crisiseval[anthropic]'"
         ) from exc
     return anthropic
-
-
-def api_key(name: str, cfg: ModelConfig) -> str:
-    """The model's key from its ``api_key_env`` ("unused" without one: a local stand-in)."""
-    if not cfg.api_key_env:
-        return "unused"
-    key = os.environ.get(cfg.api_key_env)
-    if not key:
-        raise ConfigError(
-            f"model {name!r}: environment variable {cfg.api_key_env} (api_key_env) is not set"
-        )
-    return key
 
 
 def messages_request(

@@ -39,7 +39,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -55,10 +54,9 @@ from crisiseval.engine.batch_lines import (
 )
 from crisiseval.engine.cells import CallSpec
 from crisiseval.engine.cost import cost_usd
-from crisiseval.engine.endpoints import Completion, redact, status_kind
+from crisiseval.engine.endpoints import Completion, api_key, redact, status_kind
 from crisiseval.engine.outputs import OutputError, OutputParser
 from crisiseval.engine.progress import BatchProgress
-from crisiseval.errors import ConfigError
 from crisiseval.store import BatchRecord, CellOutcome, Store, now_iso
 from crisiseval.store.records import BatchState
 
@@ -174,15 +172,7 @@ class BatchRun:
     def _open_client(self) -> openai.AsyncOpenAI:
         """An SDK client for the model's endpoint; the key lives in it and nowhere else."""
         cfg = self.cfg
-        if cfg.api_key_env:
-            key = os.environ.get(cfg.api_key_env)
-            if not key:
-                raise ConfigError(
-                    f"model {self.name!r}: environment variable {cfg.api_key_env} (api_key_env) "
-                    "is not set"
-                )
-        else:
-            key = "unused"  # a local server needs no key
+        key = api_key(self.name, cfg)
         self._key = key if cfg.api_key_env else ""
         import openai  # imported by the commands that call a model, not by every command
 

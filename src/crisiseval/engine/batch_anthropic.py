@@ -23,9 +23,9 @@ import json
 from datetime import datetime
 from typing import Any, ClassVar
 
-from crisiseval.engine.anthropic import api_error, api_key, messages_request, parse_message, sdk
+from crisiseval.engine.anthropic import api_error, messages_request, parse_message, sdk
 from crisiseval.engine.batch import FILE_TIMEOUT_S, BatchRun, NotFound, Polled
-from crisiseval.engine.endpoints import InfraError
+from crisiseval.engine.endpoints import InfraError, api_key
 from crisiseval.store import CellOutcome
 
 MAX_REQUESTS = 100_000

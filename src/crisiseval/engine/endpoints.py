@@ -119,6 +119,20 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
+def api_key(name: str, cfg: ModelConfig) -> str:
+    """The key of model ``name`` from the environment variable its ``api_key_env`` names
+    ("unused" without one: local servers such as vLLM, llama.cpp or Ollama need none). It goes
+    into an SDK client and nowhere else."""
+    if not cfg.api_key_env:
+        return "unused"
+    key = os.environ.get(cfg.api_key_env)
+    if not key:
+        raise ConfigError(
+            f"model {name!r}: environment variable {cfg.api_key_env} (api_key_env) is not set"
+        )
+    return key
+
+
 def redact(text: str, secret: str | None) -> str:
     """``text`` with the API key replaced by ``[redacted]``."""
     if secret and secret in text:
@@ -183,17 +197,7 @@ class OpenAIEndpoint:
         self.name = name
         self.cfg = cfg
         self.identity = endpoint_identity(cfg)
-        key: str | None
-        if cfg.api_key_env:
-            key = os.environ.get(cfg.api_key_env)
-            if not key:
-                raise ConfigError(
-                    f"model {name!r}: environment variable {cfg.api_key_env} (api_key_env) is "
-                    "not set"
-                )
-        else:
-            key = "unused"  # local servers (vLLM, llama.cpp, Ollama) need no key
-        self._key = key
+        self._key = api_key(name, cfg)
         # Retries are ours (bounded, Retry-After aware), not the SDK's.
         self._urls = cfg.all_base_urls()
         self._clients: list[Any] | None = None
